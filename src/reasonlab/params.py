@@ -1,0 +1,176 @@
+"""Typed views of ``params.yaml``.
+
+Every section is a pydantic model with ``extra="forbid"``: an unknown key, a
+wrong type or an out-of-range value stops the stage with a :class:`ParamsError`
+whose message names the key (``models.qwen.hidden: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParamsError(ValueError):
+    """A bad value in params.yaml; the message names the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _range(v: list[int], name: str, lo: int = 0) -> None:
+    if len(v) != 2 or v[0] > v[1] or v[0] < lo:
+        raise ValueError(f"{name} must be [low, high] with {lo} <= low <= high, got {v}")
+
+
+class Tiers(Strict):
+    easy: list[int]
+    medium: list[int]
+    hard: list[int]
+
+    @model_validator(mode="after")
+    def _check(self):
+        for t in ("easy", "medium", "hard"):
+            _range(getattr(self, t), t, lo=1)
+        return self
+
+
+class WorldParams(Strict):
+    max_value: int = Field(ge=10, le=999)
+    given_range: list[int]
+    const_range: list[int]
+    train_steps: list[int]
+    train_size: int = Field(gt=0)
+    test_size: int = Field(gt=0)
+    tiers: Tiers
+    general_size: int = Field(gt=0)
+    hub: dict[str, Any] | None = None  # paper profile: hub data sets (see reasonlab.hub)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _range(self.given_range, "given_range", lo=0)
+        _range(self.const_range, "const_range", lo=1)
+        _range(self.train_steps, "train_steps", lo=1)
+        if self.given_range[1] > self.max_value:
+            raise ValueError("given_range high must be <= max_value")
+        if self.tiers.hard[0] <= self.train_steps[1]:
+            raise ValueError("tiers.hard must have more steps than train_steps ever shows")
+        if max(self.tiers.hard[1], self.train_steps[1]) + 2 > 24:
+            raise ValueError("at most 22 steps (24 names)")
+        return self
+
+
+class TrainParams(Strict):
+    steps: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0, le=1)
+    min_lr_ratio: float = Field(ge=0, le=1)
+    warmup: int = Field(ge=0)
+    weight_decay: float = Field(ge=0)
+    grad_clip: float = Field(gt=0)
+    ckpt_every: int = Field(gt=0)
+    log_every: int = Field(gt=0)
+    max_len: int = Field(gt=8)
+
+
+class ModelParams(Strict):
+    arch: Literal["llama", "qwen2", "qwen3", "gpt_neox"] = "llama"
+    dialect: Literal["qwen", "llama", "deepseek", "oracle", "reference"]
+    role: Literal["small", "oracle", "reasoner"] = "small"
+    hidden: int = Field(default=128, ge=16)
+    layers: int = Field(default=4, ge=1)
+    heads: int = Field(default=4, ge=1)
+    kv_heads: int | None = None
+    intermediate: int = Field(default=512, ge=16)
+    other_dialect_share: float = Field(default=0.1, ge=0, le=1)
+    train: dict[str, Any] = Field(default_factory=dict)  # per-model overrides of `pretrain`
+    hub_id: str | None = None  # paper profile: load this instead of training
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be divisible by kv_heads ({self.kv_heads})")
+        unknown = set(self.train) - set(TrainParams.model_fields)
+        if unknown:
+            raise ValueError(f"train: unknown keys {sorted(unknown)}")
+        return self
+
+
+class EvalParams(Strict):
+    k: int = Field(ge=1)
+    temperature: float = Field(gt=0)
+    top_p: float = Field(gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    tiers: list[Literal["easy", "medium", "hard"]]
+    limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+
+
+class ReportParams(Strict):
+    sample_pid: int = Field(ge=0)
+
+
+class Params(Strict):
+    profile_name: str
+    seed: int = Field(ge=0)
+    world: WorldParams
+    pretrain: TrainParams
+    models: dict[str, ModelParams]
+    eval: EvalParams
+    report: ReportParams
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name, m in self.models.items():
+            merged = {**self.pretrain.model_dump(), **m.train}
+            try:
+                TrainParams(**merged)
+            except ValidationError as e:
+                raise ValueError(f"models.{name}.train: {_fmt(e)}") from None
+        return self
+
+    def train_params(self, model: str) -> TrainParams:
+        return TrainParams(**{**self.pretrain.model_dump(), **self.model(model).train})
+
+    def model(self, name: str) -> ModelParams:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ParamsError(f"models.{name}: no such model; known: {sorted(self.models)}") from None
+
+
+def _fmt(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        val = err.get("input")
+        shown = "" if isinstance(val, dict) else f" (got {val!r})"
+        parts.append(f"{loc}: {err['msg']}{shown}" if loc else f"{err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_params(data: dict, source: str = "params.yaml") -> Params:
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level")
+    try:
+        return Params(**data)
+    except ValidationError as e:
+        raise ParamsError(f"{source}: {_fmt(e)}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"params file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    return parse_params(data, str(path))

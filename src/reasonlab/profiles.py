@@ -1,0 +1,56 @@
+"""Compose a profile (tiny, smoke, paper) into a params.yaml.
+
+DVC's Hydra integration does the same on ``dvc exp run -S profile=NAME``; this
+module does it for ``dvc repro`` users and for the tests:
+
+    python -m reasonlab.profiles smoke            # rewrite ./params.yaml
+    python -m reasonlab.profiles paper --out x.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import yaml
+
+from .params import parse_params
+
+
+def compose(profile: str, conf_dir: str | Path = "conf", overrides: list[str] | None = None) -> dict:
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf_dir = Path(conf_dir).resolve()
+    if not (conf_dir / "profile" / f"{profile}.yaml").exists():
+        known = sorted(p.stem for p in (conf_dir / "profile").glob("*.yaml"))
+        raise ValueError(f"profile {profile!r} not found in {conf_dir / 'profile'}; known: {known}")
+    with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
+        cfg = hcompose(config_name="config", overrides=[f"profile={profile}", *(overrides or [])])
+    data = OmegaConf.to_container(cfg, resolve=True)
+    parse_params(data, f"profile {profile}")  # validate before anything is written
+    return data
+
+
+def write_params(data: dict, out: str | Path) -> None:
+    out = Path(out)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("profile", help="tiny | smoke | paper")
+    ap.add_argument("--conf", default="conf")
+    ap.add_argument("--out", default="params.yaml")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. eval.k=4")
+    a = ap.parse_args(argv)
+    write_params(compose(a.profile, a.conf, a.overrides), a.out)
+    print(f"wrote {a.out} (profile {a.profile})")
+
+
+if __name__ == "__main__":
+    main()

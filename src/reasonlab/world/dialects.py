@@ -1,0 +1,117 @@
+"""Dialects: different surface forms of the same step-by-step solution.
+
+Every dialect writes one sentence per derived quantity and a final answer
+sentence. They differ in wording, word order, compactness and punctuation,
+which is what a small model's "style" is in this world:
+
+* ``qwen``      loose natural language   ``ann has 7 + 5 = 12 pens .``
+* ``llama``     conversational           ``we know 7 + 5 is 12 , so ann has 12 pens .``
+* ``deepseek``  numbered steps           ``step 1 : 7 + 5 = 12 for ann .``
+* ``oracle``    compact, symbolic        ``ann = 7 + 5 = 12 ;``
+* ``reference`` textbook, restates why   ``since ann has 5 more pens than ben , ann has 7 + 5 = 12 pens .``
+
+Each dialect has a parser (a regular expression per sentence kind) in
+:mod:`reasonlab.world.verifier`; rendering and parsing live side by side here
+so a new dialect is one entry in :data:`DIALECTS`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .problems import Problem, Quantity
+
+NUM = r"(?P<{}>\d+)"
+OPRE = r"(?P<op>[-+*])"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    step: str  # format string with {i} {name} {a} {op} {b} {r} {item} {relation}
+    answer: str  # format string with {r}
+    step_re: re.Pattern
+    answer_re: re.Pattern
+    terminator: str = "."
+
+    def render_step(self, i: int, problem: Problem, q: Quantity, a: int, op: str, b: int, r: int) -> str:
+        relation = problem.statement(q)[: -len(" .")]
+        return self.step.format(i=i, name=q.name, a=a, op=op, b=b, r=r, item=problem.item, relation=relation)
+
+    def render_answer(self, r: int) -> str:
+        return self.answer.format(r=r)
+
+
+def _re(s: str) -> re.Pattern:
+    return re.compile("^" + s + "$")
+
+
+_A, _B, _R = NUM.format("a"), NUM.format("b"), NUM.format("r")
+
+DIALECTS: dict[str, Dialect] = {
+    "qwen": Dialect(
+        "qwen",
+        "{name} has {a} {op} {b} = {r} {item} .",
+        "the answer is {r} .",
+        _re(rf"(?P<name>[a-z]+) has {_A} {OPRE} {_B} = {_R} (?P<item>[a-z]+)"),
+        _re(r"the answer is (?P<r>\d+)"),
+    ),
+    "llama": Dialect(
+        "llama",
+        "we know {a} {op} {b} is {r} , so {name} has {r} {item} .",
+        "so the answer is {r} .",
+        _re(rf"we know {_A} {OPRE} {_B} is {_R} , so (?P<name>[a-z]+) has (?P<r2>\d+) (?P<item>[a-z]+)"),
+        _re(r"so the answer is (?P<r>\d+)"),
+    ),
+    "deepseek": Dialect(
+        "deepseek",
+        "step {i} : {a} {op} {b} = {r} for {name} .",
+        "final answer : {r} .",
+        _re(rf"step (?P<i>\d+) : {_A} {OPRE} {_B} = {_R} for (?P<name>[a-z]+)"),
+        _re(r"final answer : (?P<r>\d+)"),
+    ),
+    "oracle": Dialect(
+        "oracle",
+        "{name} = {a} {op} {b} = {r} ;",
+        "#### {r}",
+        _re(rf"(?P<name>[a-z]+) = {_A} {OPRE} {_B} = {_R}"),
+        _re(r"#### (?P<r>\d+)"),
+        terminator=";",
+    ),
+    "reference": Dialect(
+        "reference",
+        "since {relation} , {name} has {a} {op} {b} = {r} {item} .",
+        "therefore the answer is {r} .",
+        _re(rf"since (?P<rel>[a-z0-9 ]+) , (?P<name>[a-z]+) has {_A} {OPRE} {_B} = {_R} (?P<item>[a-z]+)"),
+        _re(r"therefore the answer is (?P<r>\d+)"),
+    ),
+}
+
+SMALL_DIALECTS = ("qwen", "llama", "deepseek")
+# Parse order: the most specific pattern first (``reference`` contains a ``qwen`` clause).
+PARSE_ORDER = ("reference", "llama", "deepseek", "oracle", "qwen")
+
+
+def render_solution(problem: Problem, dialect: str) -> str:
+    """The correct step-by-step solution of ``problem`` written in ``dialect``."""
+    try:
+        d = DIALECTS[dialect]
+    except KeyError:
+        raise ValueError(f"unknown dialect {dialect!r}; known: {sorted(DIALECTS)}") from None
+    vals = problem.values
+    parts = []
+    for i, q in enumerate(problem.derived, start=1):
+        a, op, b = q.operands(vals)
+        parts.append(d.render_step(i, problem, q, a, op, b, q.value))
+    parts.append(d.render_answer(problem.answer))
+    return " ".join(parts)
+
+
+def render_steps(problem: Problem, dialect: str, steps: list[tuple[Quantity, int, str, int, int]], answer: int | None) -> str:
+    """Render arbitrary (possibly wrong) steps ``(q, a, op, b, r)`` in ``dialect``; used for drafts with mistakes."""
+    d = DIALECTS[dialect]
+    parts = [d.render_step(i, problem, q, a, op, b, r) for i, (q, a, op, b, r) in enumerate(steps, start=1)]
+    if answer is not None:
+        parts.append(d.render_answer(answer))
+    return " ".join(parts)

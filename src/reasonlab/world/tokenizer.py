@@ -1,0 +1,44 @@
+"""A word-level Hugging Face tokenizer for the closed vocabulary of the world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+PAD, UNK, BOS, EOS, SOL = "<pad>", "<unk>", "<bos>", "<eos>", "<sol>"
+# Oracle modes and draft separator (prompted, as for an LLM oracle) and a classification token.
+MODE_TOKENS = ("<synth>", "<refine>", "<style>", "<draft>", "<cls>")
+SPECIALS = (PAD, UNK, BOS, EOS, SOL) + MODE_TOKENS
+
+
+def build_tokenizer(texts, max_number: int) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer: specials, the integers ``0..max_number``, then every word in ``texts``."""
+    words: set[str] = set()
+    for t in texts:
+        words.update(t.split())
+    numbers = [str(i) for i in range(max_number + 1)]
+    rest = sorted(w for w in words if w not in SPECIALS and not w.isdigit())
+    vocab = {tok: i for i, tok in enumerate(list(SPECIALS) + numbers + rest)}
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        additional_special_tokens=[SOL, *MODE_TOKENS],
+        padding_side="left",
+        model_max_length=1024,
+    )
+    return fast
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    path = Path(path)
+    if not (path / "tokenizer.json").exists():
+        raise FileNotFoundError(f"tokenizer not found: {path / 'tokenizer.json'} (run the `world` stage)")
+    return PreTrainedTokenizerFast.from_pretrained(str(path))

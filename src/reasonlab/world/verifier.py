@@ -1,0 +1,138 @@
+"""Answer extraction, exact answer check and a step checker for every dialect.
+
+The world knows each problem's computation graph, so a step is checked
+exactly: its arithmetic must hold and it must compute the quantity it names
+from that quantity's true inputs. The set of quantities a trace states
+correctly is its set of "information atoms".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .dialects import DIALECTS, PARSE_ORDER
+from .problems import Problem
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    text: str
+    dialect: str | None  # None: the sentence is not a step in any dialect
+    name: str | None = None
+    arithmetic_ok: bool = False
+    quantity_ok: bool = False  # names a derived quantity and uses its true inputs and value
+
+    @property
+    def valid(self) -> bool:
+        return self.arithmetic_ok and self.quantity_ok
+
+
+@dataclass(frozen=True)
+class Verdict:
+    answer: int | None
+    correct: bool
+    steps: tuple[StepCheck, ...]
+    has_answer: bool
+    atoms: frozenset[str] = field(default_factory=frozenset)
+    n_derived: int = 0
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def n_valid(self) -> int:
+        return sum(s.valid for s in self.steps)
+
+    @property
+    def step_validity(self) -> float:
+        """Share of the trace's step sentences that are valid (0 for a trace with no step)."""
+        return self.n_valid / self.n_steps if self.steps else 0.0
+
+    @property
+    def all_valid(self) -> bool:
+        """Correct answer, every step valid, and every derived quantity stated."""
+        return self.correct and self.n_steps > 0 and self.n_valid == self.n_steps and len(self.atoms) == self.n_derived
+
+    @property
+    def dialect(self) -> str | None:
+        """The dialect most steps are written in."""
+        names = [s.dialect for s in self.steps if s.dialect]
+        return max(set(names), key=names.count) if names else None
+
+
+def split_sentences(text: str) -> list[str]:
+    out, cur = [], []
+    for tok in text.split():
+        if tok in (".", ";"):
+            if cur:
+                out.append(" ".join(cur))
+            cur = []
+        else:
+            cur.append(tok)
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+def extract_answer(text: str) -> int | None:
+    """The number in the last answer sentence, in whichever dialect it is written."""
+    ans = None
+    for sent in split_sentences(text):
+        for d in PARSE_ORDER:
+            m = DIALECTS[d].answer_re.match(sent)
+            if m:
+                ans = int(m.group("r"))
+                break
+    return ans
+
+
+def _apply(a: int, op: str, b: int) -> int:
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def check_step(problem: Problem, sent: str) -> StepCheck | None:
+    """Check one sentence; ``None`` if it is an answer sentence."""
+    for d in PARSE_ORDER:
+        if DIALECTS[d].answer_re.match(sent):
+            return None
+    derived = {q.name: q for q in problem.derived}
+    values = problem.values
+    for d in PARSE_ORDER:
+        m = DIALECTS[d].step_re.match(sent)
+        if not m:
+            continue
+        g = m.groupdict()
+        a, op, b, r = int(g["a"]), g["op"], int(g["b"]), int(g["r"])
+        arithmetic_ok = _apply(a, op, b) == r and (g.get("r2") is None or int(g["r2"]) == r)
+        name = g["name"]
+        q = derived.get(name)
+        quantity_ok = False
+        if q is not None and (g.get("item") is None or g["item"] == problem.item):
+            ta, top, tb = q.operands(values)
+            same = (a, op, b) == (ta, top, tb) or (op == top and op in "+*" and (a, b) == (tb, ta))
+            quantity_ok = same and r == q.value
+        return StepCheck(sent, d, name, arithmetic_ok, quantity_ok)
+    return StepCheck(sent, None)
+
+
+def verify(problem: Problem, text: str) -> Verdict:
+    """Verify a generated or written solution of ``problem``."""
+    steps: list[StepCheck] = []
+    has_answer = False
+    for sent in split_sentences(text):
+        c = check_step(problem, sent)
+        if c is None:
+            has_answer = True
+        else:
+            steps.append(c)
+    ans = extract_answer(text)
+    atoms = frozenset(s.name for s in steps if s.valid and s.name)
+    return Verdict(
+        answer=ans,
+        correct=ans is not None and ans == problem.answer,
+        steps=tuple(steps),
+        has_answer=has_answer,
+        atoms=atoms,
+        n_derived=problem.steps,
+    )
