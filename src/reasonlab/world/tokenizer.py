@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 PAD, UNK, BOS, EOS, SOL = "<pad>", "<unk>", "<bos>", "<eos>", "<sol>"
@@ -23,7 +23,8 @@ def build_tokenizer(texts, max_number: int) -> PreTrainedTokenizerFast:
     vocab = {tok: i for i, tok in enumerate(list(SPECIALS) + numbers + rest)}
     tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    # No decoder: tokens are joined with single spaces, the world's canonical form. (A WordPiece
+    # decoder would glue the oracle's `####` answer marker to the previous word.)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tk,
         bos_token=BOS,
@@ -33,6 +34,7 @@ def build_tokenizer(texts, max_number: int) -> PreTrainedTokenizerFast:
         additional_special_tokens=[SOL, *MODE_TOKENS],
         padding_side="left",
         model_max_length=1024,
+        clean_up_tokenization_spaces=False,
     )
     return fast
 

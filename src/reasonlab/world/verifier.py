@@ -21,10 +21,11 @@ class StepCheck:
     name: str | None = None
     arithmetic_ok: bool = False
     quantity_ok: bool = False  # names a derived quantity and uses its true inputs and value
+    form_ok: bool = True  # dialect-specific bookkeeping (e.g. the step number of numbered steps)
 
     @property
     def valid(self) -> bool:
-        return self.arithmetic_ok and self.quantity_ok
+        return self.arithmetic_ok and self.quantity_ok and self.form_ok
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def _apply(a: int, op: str, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
-def check_step(problem: Problem, sent: str) -> StepCheck | None:
-    """Check one sentence; ``None`` if it is an answer sentence."""
+def check_step(problem: Problem, sent: str, position: int = 1) -> StepCheck | None:
+    """Check one sentence (the ``position``-th step of its trace); ``None`` if it is an answer sentence."""
     for d in PARSE_ORDER:
         if DIALECTS[d].answer_re.match(sent):
             return None
@@ -112,7 +113,10 @@ def check_step(problem: Problem, sent: str) -> StepCheck | None:
             ta, top, tb = q.operands(values)
             same = (a, op, b) == (ta, top, tb) or (op == top and op in "+*" and (a, b) == (tb, ta))
             quantity_ok = same and r == q.value
-        return StepCheck(sent, d, name, arithmetic_ok, quantity_ok)
+        form_ok = g.get("i") is None or int(g["i"]) == position
+        if g.get("rel") is not None:  # the textbook dialect restates the relation: it must be the problem's
+            form_ok = form_ok and q is not None and g["rel"] + " ." == problem.statement(q)
+        return StepCheck(sent, d, name, arithmetic_ok, quantity_ok, form_ok)
     return StepCheck(sent, None)
 
 
@@ -121,7 +125,7 @@ def verify(problem: Problem, text: str) -> Verdict:
     steps: list[StepCheck] = []
     has_answer = False
     for sent in split_sentences(text):
-        c = check_step(problem, sent)
+        c = check_step(problem, sent, position=len(steps) + 1)
         if c is None:
             has_answer = True
         else:

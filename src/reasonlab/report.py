@@ -1,0 +1,139 @@
+"""Report helpers: tables and figures the notebooks display, papermill + nbconvert rendering, the index."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+REPORTS = {  # report name -> title, in index order
+    "base_models": "Base models: accuracy by tier (foundation)",
+}
+
+
+def load_metrics_dir(path: str | Path) -> dict[str, dict]:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"metrics directory not found: {path}")
+    out = {}
+    for f in sorted(path.glob("*.json")):
+        try:
+            out[f.stem] = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{f}: not valid JSON ({e})") from None
+    if not out:
+        raise FileNotFoundError(f"no metrics in {path}")
+    return out
+
+
+def accuracy_table(eval_metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per (model, tier): Avg@k with its 95% CI, greedy with its CI, pass@k, lengths."""
+    rows = []
+    for model, m in eval_metrics.items():
+        k = m["k"]
+        for tier in ("easy", "medium", "hard"):
+            if tier not in m:
+                continue
+            t = m[tier]
+            rows.append({
+                "model": model, "tier": tier,
+                f"Avg@{k}": 100 * t[f"avg@{k}"], "avg_lo": 100 * t[f"avg@{k}_ci95"][0], "avg_hi": 100 * t[f"avg@{k}_ci95"][1],
+                "greedy": 100 * t["greedy"], "greedy_lo": 100 * t["greedy_ci95"][0], "greedy_hi": 100 * t["greedy_ci95"][1],
+                f"pass@{k}": 100 * t[f"pass@{k}"], "mean_len_tokens": t["mean_len_tokens"],
+                "step_validity": 100 * t["step_validity"], "n": t["n_problems"],
+            })
+    return pd.DataFrame(rows)
+
+
+def fmt_ci(v: float, lo: float, hi: float) -> str:
+    return f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> None:
+    out = Path(out_dir) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{name}.csv", index=False)
+    (out / f"{name}.md").write_text(df.to_markdown(index=False) + "\n")
+
+
+def save_figure(fig, out_dir: str | Path, name: str) -> None:
+    out = Path(out_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"{name}.png", dpi=130, bbox_inches="tight")
+    fig.savefig(out / f"{name}.svg", bbox_inches="tight")
+
+
+def grouped_bars(df: pd.DataFrame, value: str, lo: str, hi: str, group: str, hue: str, ylabel: str, title: str):
+    """A grouped bar chart with asymmetric error bars (CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    groups = list(dict.fromkeys(df[group]))
+    hues = list(dict.fromkeys(df[hue]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups), 3.6))
+    w = 0.8 / max(1, len(hues))
+    for j, h in enumerate(hues):
+        sub = df[df[hue] == h].set_index(group).reindex(groups)
+        x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * w
+        err = np.vstack([sub[value] - sub[lo], sub[hi] - sub[value]])
+        ax.bar(x, sub[value], w, yerr=err, capsize=3, label=str(h))
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def run_notebook(name: str, out_dir: str | Path, parameters: dict, notebooks: str | Path = "notebooks") -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with papermill (kernel python3) and render it to HTML without inputs.
+
+    Everything is written to a temp dir first and moved over ``out_dir`` at the end.
+    """
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    from .io import fresh_tmp_dir, replace_dir
+
+    src = Path(notebooks) / f"{name}.ipynb"
+    if not src.exists():
+        raise FileNotFoundError(f"notebook not found: {src}")
+    out_dir = Path(out_dir)
+    tmp = fresh_tmp_dir(out_dir)
+    executed = tmp / f"{name}.ipynb"
+    pm.execute_notebook(str(src), str(executed), parameters={**parameters, "out_dir": str(tmp)}, kernel_name="python3",
+                        progress_bar=False, cwd=os.getcwd())
+    body, _ = HTMLExporter(exclude_input=True).from_filename(str(executed))
+    (tmp / f"{name}.html").write_text(body)
+    replace_dir(tmp, out_dir)
+    return out_dir / f"{name}.html"
+
+
+def write_index(reports_dir: str | Path, out: str | Path) -> None:
+    reports_dir = Path(reports_dir)
+    items = []
+    for name, title in REPORTS.items():
+        page = reports_dir / name / f"{name}.html"
+        if page.exists():
+            figs = sorted((reports_dir / name / "figures").glob("*.png"))
+            thumbs = "".join(f'<img src="{name}/figures/{f.name}" height="140">' for f in figs[:3])
+            items.append(f'<li><a href="{name}/{name}.html">{html.escape(title)}</a><br>{thumbs}</li>')
+        else:
+            items.append(f"<li>{html.escape(title)} <em>(not built yet)</em></li>")
+    doc = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>reasonlab reports</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}li{margin:1em 0}</style></head><body>"
+        "<h1>reasonlab: reports</h1><p>Each page is rendered by a DVC stage from a papermill notebook "
+        "(<code>dvc repro</code>).</p><ul>" + "".join(items) + "</ul></body></html>\n"
+    )
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(doc)
+    os.replace(tmp, out)

@@ -1,0 +1,63 @@
+"""The smoke profile end to end: `dvc repro` inside a temporary git repository, then a no-op repro."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from reasonlab.profiles import compose, write_params
+
+
+def _repo_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    return [f for f in out if f and (ROOT / f).is_file()]
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("smoke_repo")
+    for f in _repo_files():
+        dst = repo / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dst)
+    write_params(compose("smoke", ROOT / "conf"), repo / "params.yaml")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(repo / "src")}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "smoke"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    return repo, env
+
+
+def _dvc(repo, env, *args):
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_smoke_dvc_repro_end_to_end(smoke_repo):
+    repo, env = smoke_repo
+    r = _dvc(repo, env, "repro")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    for m in ("qwen", "llama", "deepseek", "oracle"):
+        assert (repo / "models" / m / "config.json").exists()
+        ev = json.loads((repo / "metrics" / "eval" / f"{m}.json").read_text())
+        assert set(ev) >= {"easy", "medium", "hard"}
+        assert 0.0 <= ev["medium"]["avg@2"] <= 1.0
+        assert (repo / "plots" / "pretrain" / m / "plots" / "metrics" / "loss.tsv").exists()
+    html = (repo / "reports" / "base_models" / "base_models.html").read_text()
+    assert "Accuracy by tier" in html and "One problem in every dialect" in html
+    assert (repo / "reports" / "base_models" / "figures" / "base_avg_at_k.png").exists()
+    assert "base_models/base_models.html" in (repo / "reports" / "index.html").read_text()
+    # everything is cached: a second repro does nothing and says so
+    r2 = _dvc(repo, env, "repro")
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert "up to date" in r2.stdout.lower(), r2.stdout
+    # metrics are visible to `dvc metrics show` (and so to `dvc exp show`)
+    r3 = _dvc(repo, env, "metrics", "show", "--json")
+    assert r3.returncode == 0 and "avg@2" in r3.stdout

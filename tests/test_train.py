@@ -1,0 +1,87 @@
+import torch
+
+from reasonlab.models.data import pretrain_examples
+from reasonlab.models.losses import ce_loss, dft_loss
+from reasonlab.models.train import batch_indices, collate, masked_loss, train
+from reasonlab.models.zoo import build_model
+from reasonlab.world.build import load_split
+from reasonlab.world.tokenizer import load_tokenizer
+
+
+def _setup(smoke_params, smoke_world, name="llama"):
+    tok = load_tokenizer(smoke_world / "tokenizer")
+    ds = load_split(smoke_world, "train")
+    spec = smoke_params.model(name)
+    exs, mix = pretrain_examples(ds, tok, spec.dialect, spec.other_dialect_share, 0, name)
+    return tok, exs, mix, spec
+
+
+def test_dialect_mixture_follows_share(smoke_params, smoke_world):
+    _, exs, mix, spec = _setup(smoke_params, smoke_world)
+    n = sum(mix.values())
+    assert mix[spec.dialect] / n > 1 - spec.other_dialect_share - 0.05
+    assert sum(v for d, v in mix.items() if d != spec.dialect) > 0
+
+
+def test_loss_only_on_solution_tokens(smoke_params, smoke_world):
+    tok, exs, _, _ = _setup(smoke_params, smoke_world)
+    b = collate(exs[:4], tok.pad_token_id, 256)
+    for i, ex in enumerate(exs[:4]):
+        m = b["loss_mask"][i]
+        assert int(m.sum()) == len(ex.target_ids)
+        assert not m[: len(ex.prompt_ids)].any()
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+    a = batch_indices(100, 8, 37, 3)
+    assert (a == batch_indices(100, 8, 37, 3)).all()
+    assert not (a == batch_indices(100, 8, 37, 4)).all()
+    assert len(batch_indices(5, 8, 0, 0)) == 8
+
+
+def test_training_lowers_loss(smoke_params, smoke_world):
+    tok, exs, _, spec = _setup(smoke_params, smoke_world)
+    model = build_model(spec, tok, 0)
+    batch = collate(exs[:16], tok.pad_token_id, 256)
+    with torch.no_grad():
+        before, _ = masked_loss(model, batch, ce_loss)
+    cfg = smoke_params.train_params("llama").model_copy(update={"steps": 25, "batch_size": 16, "lr": 3e-3})
+    train(model, exs[:16], cfg, pad_id=tok.pad_token_id, seed=0)
+    with torch.no_grad():
+        after, _ = masked_loss(model, batch, ce_loss)
+    assert float(after) < float(before) - 0.5
+
+
+def test_resume_from_checkpoint_reaches_the_same_state(smoke_params, smoke_world, tmp_path):
+    tok, exs, _, spec = _setup(smoke_params, smoke_world, "qwen")
+    cfg = smoke_params.train_params("qwen").model_copy(update={"steps": 8, "batch_size": 8, "ckpt_every": 2})
+    full = build_model(spec, tok, 0)
+    train(full, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "a")
+    part = build_model(spec, tok, 0)
+    train(part, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b", max_steps=5)  # "interrupted"
+    resumed = build_model(spec, tok, 0)  # a fresh process would start from scratch weights
+    stats = train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
+    assert stats["resumed_from"] == 4  # last checkpoint before the interruption
+    for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), n
+
+
+def test_dft_loss_identities():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11, requires_grad=True)
+    targets = torch.randint(0, 11, (2, 5))
+    # probabilities of 1: weights are 1 and DFT equals CE (both ~0)
+    sure = torch.full((1, 3, 4), -1e4)
+    sure[..., 2] = 1e4
+    t2 = torch.full((1, 3), 2)
+    assert torch.allclose(dft_loss(sure, t2), ce_loss(sure, t2))
+    # gradient = sg(p) * grad(CE)
+    g_dft = torch.autograd.grad(dft_loss(logits, targets).sum(), logits)[0]
+    ce = ce_loss(logits, targets)
+    p = torch.exp(-ce).detach()
+    g_ce = torch.autograd.grad((p * ce).sum(), logits)[0]
+    assert torch.allclose(g_dft, g_ce, atol=1e-6)
+    per_tok_grad = [torch.autograd.grad(ce_loss(logits, targets)[0, t], logits, retain_graph=True)[0] for t in range(5)]
+    manual = sum(p[0, t] * per_tok_grad[t] for t in range(5))
+    g_row0 = torch.autograd.grad(dft_loss(logits, targets)[0].sum(), logits)[0]
+    assert torch.allclose(g_row0, manual, atol=1e-6)
