@@ -22,6 +22,7 @@ its throughput matches full precision; the win on CPU is the on-disk size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LLM_COMPRESSOR_LOG_LEVEL", "WARNING")  # keep stderr readable
+# llm-compressor logs to *stdout*; keep stdout a single JSON document
+os.environ.setdefault("LLM_COMPRESSOR_LOG_LEVEL", "ERROR")
 os.environ.setdefault("TQDM_DISABLE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -291,9 +293,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "device": "cpu",
         }
     }
-    result["qat_step"] = bench_qat_step(args, fp, train_batch)
-    result["ptq"] = bench_ptq(args, fp, tokenizer, calib_texts, eval_batch)
-    result["export"] = bench_export(args, fp, tokenizer, train_batch, eval_batch, prompts)
+    with contextlib.redirect_stdout(sys.stderr):  # any other library chatter goes to stderr
+        result["qat_step"] = bench_qat_step(args, fp, train_batch)
+        result["ptq"] = bench_ptq(args, fp, tokenizer, calib_texts, eval_batch)
+        result["export"] = bench_export(args, fp, tokenizer, train_batch, eval_batch, prompts)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

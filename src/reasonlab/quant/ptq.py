@@ -22,7 +22,9 @@ its activation cache, which raises on a machine without an accelerator; pinning 
 speeds up host-to-device copies, so :func:`run_ptq` turns it into a no-op while AWQ
 runs on a CPU-only machine.  ``oneshot`` also re-reads ``config.json`` from
 ``config._name_or_path``; for models built from a config (no such directory) the
-config is written to a temporary directory for the duration of the call.
+config is written to a temporary directory for the duration of the call.  With
+``LLM_COMPRESSOR_LOG_DISABLED=true`` llm-compressor never registers loguru's ``METRIC``
+level that GPTQ logs to, so :func:`run_ptq` registers it.
 
 Measured wall time of :func:`run_ptq` (CPU, 1 intra-op thread, excluding the one-off
 ``import llmcompressor`` of ~5 s):
@@ -178,6 +180,21 @@ def _resolvable_config(model: nn.Module) -> Iterator[None]:
             config._name_or_path = original
 
 
+def _ensure_metric_log_level() -> None:
+    """Register loguru's ``METRIC`` level if llm-compressor did not.
+
+    llm-compressor adds the level when it configures logging, but not when logging is
+    disabled (``LLM_COMPRESSOR_LOG_DISABLED=true``), and GPTQ then fails logging its metrics
+    with ``ValueError: Level 'METRIC' does not exist``.
+    """
+    from loguru import logger as loguru_logger
+
+    try:
+        loguru_logger.level("METRIC")
+    except ValueError:
+        loguru_logger.level("METRIC", no=38)
+
+
 @contextlib.contextmanager
 def _cpu_pin_memory_workaround() -> Iterator[None]:
     """No-op ``IntermediatesCache.pin_memory`` when there is no accelerator (see module doc)."""
@@ -240,6 +257,7 @@ def run_ptq(
 
     from llmcompressor import oneshot
 
+    _ensure_metric_log_level()
     start = time.perf_counter()
     was_training = model.training
     model.eval()
