@@ -45,16 +45,12 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from reasonlab.quant import (
-    QuantScheme,
-    ce_loss,
-    dir_size_bytes,
-    export_qat,
-    load_quantized,
-    prepare_qat,
-    run_ptq,
-)
-from reasonlab.quant.export import max_logit_diff
+from reasonlab.quant.export import dir_size_bytes, export_qat, max_logit_diff
+from reasonlab.quant.fakequant import prepare_qat
+from reasonlab.quant.losses import ce_loss
+from reasonlab.quant.params import load_quantized
+from reasonlab.quant.ptq import run_ptq
+from reasonlab.quant.scheme import QuantScheme
 
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 

@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from .quant.config import QuantConfig
+from .schema import ParamsError, Strict
 
-class ParamsError(ValueError):
-    """A bad value in params.yaml; the message names the key."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["ParamsError", "Strict", "Params", "load_params", "parse_params"]
 
 
 def _range(v: list[int], name: str, lo: int = 0) -> None:
@@ -125,6 +122,7 @@ class Params(Strict):
     models: dict[str, ModelParams]
     eval: EvalParams
     report: ReportParams
+    quant: QuantConfig
 
     @model_validator(mode="after")
     def _check(self):
