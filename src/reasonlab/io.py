@@ -43,7 +43,7 @@ def fresh_tmp_dir(out: str | Path) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True)
     return tmp
 
 

@@ -464,7 +464,7 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
     in ``failed``, never kept. ``proposer`` replaces the model (``model``/``tok`` may then be ``None``).
 
     ``stats``: ``mode, n, kept, failed, failed_by_reason, pass_rate`` (kept / n),
-    ``first_try_pass_rate``, ``attempts`` (total generations), ``wall_s``.
+    ``first_try_pass_rate``, ``attempts`` (total generations), ``dialects`` (of the kept outputs), ``wall_s``.
     """
     _check_mode(mode)
     if max_retries < 0:
@@ -536,6 +536,7 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
         "pass_rate": len(outputs) / n if n else 0.0,
         "first_try_pass_rate": first_try / n if n else 0.0,
         "attempts": n_gen,
+        "dialects": dict(Counter(uniform_dialect(problems[i], kept[i]) or "mixed" for i in sorted(kept))),
         "max_retries": max_retries,
         "wall_s": time.perf_counter() - t0,
     }

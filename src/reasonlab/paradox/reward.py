@@ -161,17 +161,16 @@ def build_rm_pool(problems: Sequence[Problem], sources: Mapping[str, Mapping[str
     rng.shuffle(r_side)
     order = [p.pid for p in problems]
     rng.shuffle(order)
-    cursor: Counter = Counter()
-    eligible: dict[tuple[str, str], list[str]] = {}
+    cursor = 0  # one pointer cycling through the shuffled problems: problems are used evenly
     pairs = []
     for sc, sr in zip(c_side, r_side):
-        if (sc, sr) not in eligible:
-            eligible[(sc, sr)] = [pid for pid in order if good[sc].get(pid) and bad[sr].get(pid)]
-        cands = eligible[(sc, sr)]
-        if not cands:
+        for k in range(len(order)):
+            pid = order[(cursor + k) % len(order)]
+            if good[sc].get(pid) and bad[sr].get(pid):
+                cursor = (cursor + k + 1) % len(order)
+                break
+        else:
             raise ValueError(f"no problem has both a correct candidate in source {sc!r} and an incorrect one in {sr!r}")
-        pid = cands[cursor[(sc, sr)] % len(cands)]
-        cursor[(sc, sr)] += 1
         ch = good[sc][pid][int(rng.integers(len(good[sc][pid])))]
         rj = bad[sr][pid][int(rng.integers(len(bad[sr][pid])))]
         pairs.append(RMPair(pid, ch, rj, sc, sr))

@@ -1,9 +1,229 @@
-"""Typed `quant:` section of params.yaml (low-bit quantization pipeline)."""
+"""Typed ``quant:`` section of params.yaml (the low-bit quantization pipeline, paper B RQ1/RQ2).
+
+Importable without torch (``reasonlab.params`` imports it). Every value is checked when
+``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
+``params.yaml: quant.qat.lr: Input should be greater than 0`` or
+``quant.qat.ablation.bits=5 must be one of quant.bits [4, 3, 2]``.
+
+Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
+
+* ``reasoners``, ``bits``, ``group_size``, ``symmetric``, ``methods``: the PTQ grid
+  (method x bits per reasoner) and the weight scheme shared by PTQ, QAT and export;
+* ``calib``: the PTQ calibration set (domain ``traces`` = the QAT training data, aligned;
+  ``general`` = the general-domain corpus, a WikiText analogue);
+* ``traces``: the QAT training data, sampled from the full-precision reasoner on the
+  training pool and verified (only correct traces are kept: self-generated data);
+* ``qat``: the QAT runs. RQ1 (objective): every objective in ``objectives`` from ``init``
+  at every bit width, for every seed. RQ2 (initialisation): every init in
+  ``ablation.inits`` x every objective at ``ablation.bits``, for the reasoners and seeds
+  of ``ablation``, with accuracy-vs-step curves from the ``probe``;
+* ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
 from ..schema import Strict
+
+SUPPORTED_BITS = (2, 3, 4, 8)  # as reasonlab.quant.scheme.SUPPORTED_BITS (kept torch-free here)
+PTQ_METHODS = ("rtn", "gptq", "awq")
+QAT_INITS = ("fp", "rtn", "gptq", "awq")
+OBJECTIVES = ("sft", "kd")
+TIERS = ("easy", "medium", "hard")
+
+
+def _unique(values: list, key: str) -> None:
+    if not values:
+        raise ValueError(f"{key} must not be empty")
+    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if dup:
+        raise ValueError(f"{key} has duplicates {dup}")
+
+
+class CalibConfig(Strict):
+    domain: Literal["traces", "general"] = "traces"
+    n_samples: int = Field(default=64, gt=0)
+    max_len: int = Field(default=128, gt=8)
+
+
+class TracesConfig(Strict):
+    n_problems: int = Field(gt=0)  # training-pool problems sampled (a seeded random subset)
+    samples_per_problem: int = Field(ge=1)
+    max_per_problem: int = Field(default=1, ge=1)  # distinct correct traces kept per problem
+    temperature: float = Field(gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(default=512, gt=0)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.max_per_problem > self.samples_per_problem:
+            raise ValueError(
+                f"quant.traces.max_per_problem={self.max_per_problem} exceeds "
+                f"quant.traces.samples_per_problem={self.samples_per_problem}"
+            )
+        return self
+
+
+class KDConfig(Strict):
+    kind: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
+    temperature: float = Field(default=1.0, gt=0)
+    beta: float = Field(default=0.5, gt=0, lt=1)  # teacher weight of the JSD mixture (kind=jsd)
+    ce_weight: float = Field(default=0.0, ge=0, lt=1)  # loss = ce_weight * CE + (1 - ce_weight) * KD
+
+
+class ProbeConfig(Strict):
+    """Accuracy-vs-step probe: greedy accuracy on the first ``n_problems`` of each tier."""
+
+    n_problems: int = Field(gt=0)
+    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
+    max_new_tokens: int = Field(default=160, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.tiers, "quant.qat.probe.tiers")
+        return self
+
+
+class AblationConfig(Strict):
+    """RQ2: QAT initialisation x objective at one bit width."""
+
+    bits: int = 3
+    inits: list[Literal["fp", "rtn", "gptq", "awq"]] = Field(default_factory=lambda: list(QAT_INITS))
+    reasoners: list[str] | None = None  # None: every quant.reasoners entry
+    seeds: list[int] | None = None  # None: quant.qat.seeds
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.inits, "quant.qat.ablation.inits")
+        if self.reasoners is not None:
+            _unique(self.reasoners, "quant.qat.ablation.reasoners")
+        if self.seeds is not None:
+            _unique(self.seeds, "quant.qat.ablation.seeds")
+            if min(self.seeds) < 0:
+                raise ValueError(f"quant.qat.ablation.seeds must be >= 0, got {self.seeds}")
+        return self
+
+
+class QATConfig(Strict):
+    # the training loop (reasonlab.models.train.TrainParams fields)
+    steps: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0, le=1)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    warmup: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    max_len: int = Field(default=256, gt=8)
+    log_every: int = Field(default=10, gt=0)
+    ckpt_every: int = Field(default=50, gt=0)
+    # what is compared
+    objectives: list[Literal["sft", "kd"]] = Field(default_factory=lambda: list(OBJECTIVES))
+    kd: KDConfig = Field(default_factory=KDConfig)
+    init: Literal["fp", "rtn", "gptq", "awq"] = "gptq"  # RQ1 runs start here (the paper's best init)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1])
+    learnable_scales: bool = False
+    eval_every: int = Field(gt=0)  # probe every N steps (and at step 0 and at the end)
+    probe: ProbeConfig
+    ablation: AblationConfig = Field(default_factory=AblationConfig)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.objectives, "quant.qat.objectives")
+        _unique(self.seeds, "quant.qat.seeds")
+        if min(self.seeds) < 0:
+            raise ValueError(f"quant.qat.seeds must be >= 0, got {self.seeds}")
+        if self.warmup >= self.steps:
+            raise ValueError(f"quant.qat.warmup={self.warmup} must be smaller than quant.qat.steps={self.steps}")
+        return self
+
+
+class QuantEvalConfig(Strict):
+    k: int = Field(ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(default=512, gt=0)
+    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
+    limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.tiers, "quant.eval.tiers")
+        return self
 
 
 class QuantConfig(Strict):
-    enabled: bool = True
+    reasoners: list[str]
+    bits: list[int]
+    group_size: int = Field(gt=0)
+    symmetric: bool = False
+    methods: list[Literal["rtn", "gptq", "awq"]]
+    calib: CalibConfig = Field(default_factory=CalibConfig)
+    traces: TracesConfig
+    qat: QATConfig
+    eval: QuantEvalConfig
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.reasoners, "quant.reasoners")
+        _unique(self.bits, "quant.bits")
+        bad = [b for b in self.bits if b not in SUPPORTED_BITS]
+        if bad:
+            raise ValueError(f"quant.bits: {bad} not supported; choose from {list(SUPPORTED_BITS)}")
+        _unique(self.methods, "quant.methods")
+        ab = self.qat.ablation
+        if ab.bits not in self.bits:
+            raise ValueError(f"quant.qat.ablation.bits={ab.bits} must be one of quant.bits {self.bits}")
+        for key, inits in (("quant.qat.init", [self.qat.init]), ("quant.qat.ablation.inits", ab.inits)):
+            missing = [i for i in inits if i != "fp" and i not in self.methods]
+            if missing:
+                raise ValueError(
+                    f"{key}: init(s) {missing} need a PTQ model, add them to quant.methods {self.methods}"
+                )
+        if ab.reasoners is not None:
+            unknown = [r for r in ab.reasoners if r not in self.reasoners]
+            if unknown:
+                raise ValueError(f"quant.qat.ablation.reasoners: {unknown} not in quant.reasoners {self.reasoners}")
+        if self.calib.domain == "traces" and self.calib.max_len > self.qat.max_len:
+            raise ValueError(
+                f"quant.calib.max_len={self.calib.max_len} exceeds quant.qat.max_len={self.qat.max_len}"
+            )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def ablation_reasoners(self) -> list[str]:
+        ab = self.qat.ablation.reasoners
+        return list(self.reasoners) if ab is None else list(ab)
+
+    def ablation_seeds(self) -> list[int]:
+        ab = self.qat.ablation.seeds
+        return list(self.qat.seeds) if ab is None else list(ab)
+
+    def check_models(self, models: Mapping[str, Any]) -> None:
+        """Check ``reasoners`` against the ``models`` section (``{name: ModelParams}``).
+
+        Every reasoner must be a ``models`` entry, and ``group_size`` must divide the input
+        width of every quantized linear (``hidden`` and ``intermediate``) of every locally
+        trained reasoner (hub models are checked when they are loaded).
+
+        Raises:
+            ValueError: naming the key.
+        """
+        for name in self.reasoners:
+            if name not in models:
+                raise ValueError(f"quant.reasoners: {name!r} is not a models entry (known: {sorted(models)})")
+            spec = models[name]
+            if getattr(spec, "hub_id", None):
+                continue
+            for field in ("hidden", "intermediate"):
+                width = int(getattr(spec, field))
+                if width % self.group_size:
+                    raise ValueError(
+                        f"quant.group_size={self.group_size} does not divide models.{name}.{field}={width}"
+                    )

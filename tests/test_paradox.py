@@ -1,0 +1,396 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import copy  # noqa: E402
+import functools  # noqa: E402
+import math  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from reasonlab.generate import Sample  # noqa: E402
+from reasonlab.models.data import encode, prompt_text  # noqa: E402
+from reasonlab.models.zoo import build_model  # noqa: E402
+from reasonlab.paradox.analysis import (  # noqa: E402
+    analyze_variants,
+    perplexity,
+    perplexity_from_nll,
+    quarter_index,
+    semantic_preservation,
+    token_shift,
+)
+from reasonlab.paradox.oracle import (  # noqa: E402
+    DRAFT_KINDS,
+    chat_messages,
+    chat_prompt,
+    check_templates,
+    make_draft,
+    mode_training_examples,
+    mode_training_records,
+    oracle_prompt,
+    oracle_run,
+    oracle_target,
+    perfect_oracle,
+    text_dialect,
+    uniform_dialect,
+    valid_content,
+)
+from reasonlab.paradox.rejection import fragment_reason, rejection_sample, select_traces  # noqa: E402
+from reasonlab.paradox.reward import (  # noqa: E402
+    PoolComposition,
+    build_reward_model,
+    build_rm_pool,
+    score,
+    score_summary,
+    train_reward_model,
+    world_sources,
+)
+from reasonlab.paradox.variants import COLUMNS, VARIANTS, assert_same_ids, build_variants, variant_examples  # noqa: E402
+from reasonlab.world.dialects import SMALL_DIALECTS, render_solution, render_steps  # noqa: E402
+from reasonlab.world.build import load_problems  # noqa: E402
+from reasonlab.world.tokenizer import load_tokenizer  # noqa: E402
+from reasonlab.world.verifier import verify  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tok(smoke_world):
+    return load_tokenizer(smoke_world / "tokenizer")
+
+
+@pytest.fixture(scope="module")
+def problems(smoke_world):
+    return load_problems(smoke_world, "train")[:60]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(smoke_params, tok):
+    spec = smoke_params.model("llama")
+    assert spec.hidden == 32 and spec.layers == 2
+    return build_model(spec, tok, 0)
+
+
+def true_steps(p):
+    vals = p.values
+    return [(q, *q.operands(vals), q.value) for q in p.derived]
+
+
+# --------------------------------------------------------------------------- rejection sampling
+
+
+def test_fragment_filter_drops_cutoff_repeated_and_answerless(problems):
+    p = next(q for q in problems if q.steps >= 2)
+    steps = true_steps(p)
+    good = render_solution(p, "qwen")
+    repeated = render_steps(p, "qwen", [steps[0]] + steps, p.answer)
+    no_answer = render_steps(p, "qwen", steps, None)
+    assert fragment_reason(Sample(good, 9, True), verify(p, good)) is None
+    assert fragment_reason(Sample(good, 9, False), verify(p, good)) == "unfinished"  # cut off by the length limit
+    assert fragment_reason(Sample(repeated, 9, True), verify(p, repeated)) == "repeated_sentence"
+    assert fragment_reason(Sample(no_answer, 9, True), verify(p, no_answer)) == "no_answer"
+    assert fragment_reason(Sample("", 0, True)) == "empty"
+
+
+def test_select_traces_solvable_set_stats_and_seeded_choice(problems):
+    ps = [q for q in problems if q.steps >= 2][:4]
+    wrong = [make_draft(q, "qwen", "arithmetic", np.random.default_rng(0)).text for q in ps]
+    good = {d: [render_solution(q, d) for q in ps] for d in SMALL_DIALECTS}
+    rep = render_steps(ps[2], "qwen", [true_steps(ps[2])[0]] + true_steps(ps[2]), ps[2].answer)
+    samples = [
+        [Sample(wrong[0], 5, True), Sample(good["qwen"][0], 5, True), Sample(good["llama"][0], 5, True)],
+        [Sample(good["qwen"][1], 5, False), Sample(wrong[1], 5, True)],  # the correct one is cut off
+        [Sample(rep, 5, True)],  # correct answer but a repeated sentence
+        [Sample(wrong[3], 5, True), Sample("", 0, True)],
+    ]
+    res = select_traces(ps, samples, seed=0, wall_s=2.0)
+    assert res.solvable == [ps[0].pid]
+    st = res.stats
+    assert st["n_samples"] == 8 and st["kept"] == 5
+    assert st["filtered"] == {"unfinished": 1, "empty": 1, "repeated_sentence": 1, "no_answer": 0}
+    assert st["solvable_fraction"] == 0.25
+    assert st["pass_rate"] == pytest.approx(4 / 8)  # answer-correct samples, filtered or not
+    assert st["kept_pass_rate"] == pytest.approx(2 / 5)
+    assert st["samples_per_s"] == pytest.approx(4.0)
+    # the choice is a pure function of (seed, pid): same under another problem order, varies with the seed
+    again = select_traces(ps[::-1], samples[::-1], seed=0)
+    assert again.traces[ps[0].pid] == res.traces[ps[0].pid]
+    picks = {select_traces(ps, samples, seed=s).traces[ps[0].pid].sample_index for s in range(20)}
+    assert picks == {1, 2}
+
+
+def test_rejection_sample_with_a_tiny_model(tiny_lm, tok, problems):
+    res = rejection_sample(tiny_lm, tok, problems[:3], n=2, temperature=1.0, seed=0, max_new_tokens=8, batch_size=6)
+    st = res.stats
+    assert st["n_samples"] == 6 and st["kept"] + sum(st["filtered"].values()) == 6
+    assert st["samples_per_s"] > 0 and 0 <= st["solvable_fraction"] <= 1
+    assert all(len(v) == 2 for v in res.samples.values())
+    with pytest.raises(ValueError, match="temperature"):
+        rejection_sample(tiny_lm, tok, problems[:1], n=2, temperature=0.0, seed=0)
+
+
+# --------------------------------------------------------------------------- oracle: drafts and targets
+
+
+@pytest.mark.parametrize("dialect", SMALL_DIALECTS)
+def test_drafts_fail_for_every_mistake_kind_and_targets_keep_their_dialect(problems, dialect):
+    rng = np.random.default_rng(1)
+    seen = Counter()
+    for p in problems[:30]:
+        for kind in DRAFT_KINDS:
+            d = make_draft(p, dialect, kind, rng)
+            if d is None:  # a wrong operand needs another quantity or a constant
+                assert kind == "operand"
+                continue
+            seen[kind] += 1
+            v = verify(p, d.text)
+            assert v.all_valid == (kind == "correct"), (kind, d.text)
+            if kind in ("arithmetic", "operand"):
+                assert not v.correct  # the error propagates to the answer
+            if kind == "skip":
+                assert v.correct and len(v.atoms) == p.steps - 1
+            if kind == "cutoff":
+                assert not v.has_answer
+            style = oracle_target("style", p, d.text, d.dialect)
+            assert verify(p, style).all_valid and uniform_dialect(p, style) == dialect
+            refine = oracle_target("refine", p, d.text, d.dialect)
+            assert verify(p, refine).all_valid and uniform_dialect(p, refine) == "oracle"
+            # minimal intervention: the draft's valid steps keep their content (as written) in both repairs
+            kept = valid_content(p, d.text)
+            assert {k: valid_content(p, style)[k] for k in kept} == kept
+            assert {k: valid_content(p, refine)[k] for k in kept} == kept
+            if kind != "skip":  # (a skipped step renumbers the numbered dialect's later steps)
+                assert all(s.text in style for s in verify(p, d.text).steps if s.valid)
+    assert all(seen[k] > 5 for k in DRAFT_KINDS), seen
+    synth = oracle_target("synth", problems[0])
+    assert verify(problems[0], synth).all_valid and uniform_dialect(problems[0], synth) == "oracle"
+
+
+def test_refine_keeps_the_drafts_valid_step_content(problems):
+    p = next(q for q in problems if any(x.op == "together" and q.values[x.args[0]] != q.values[x.args[1]] for x in q.derived))
+    steps = [(q, b, op, a, r) if q.op == "together" else (q, a, op, b, r) for q, a, op, b, r in true_steps(p)]
+    draft = render_steps(p, "llama", steps, p.answer)  # commuted operands: still valid
+    assert verify(p, draft).all_valid
+    refine = oracle_target("refine", p, draft)
+    q, a, op, b, r = next(s for s in steps if s[0].op == "together")
+    assert f"{q.name} = {a} {op} {b} = {r} ;" in refine
+    assert oracle_target("style", p, draft) == draft  # nothing to repair: the style repair is the draft
+
+
+def test_mode_training_examples(problems, tok):
+    recs = mode_training_records(problems[:20], seed=0, drafts_per_problem=2)
+    assert Counter(r["mode"] for r in recs) == {"synth": 20, "refine": 40, "style": 40}
+    assert len({r["kind"] for r in recs if r["mode"] != "synth"}) >= 4
+    for r in recs:
+        assert r["prompt"].startswith(f"<bos> <{r['mode']}> ")
+        if r["mode"] == "style":
+            assert uniform_dialect(next(p for p in problems if p.pid == r["pid"]), r["target"]) == r["dialect"]
+    exs = mode_training_examples(problems[:20], tok, seed=0)
+    assert len(exs) == 60
+    assert all(tok.unk_token_id not in e.prompt_ids + e.target_ids for e in exs)
+    assert mode_training_examples(problems[:20], tok, seed=0) == exs  # deterministic
+
+
+# --------------------------------------------------------------------------- oracle runs
+
+
+def test_oracle_run_with_a_tiny_model_counts_retries_and_failures(tiny_lm, tok, problems):
+    ps = problems[:3]
+    drafts = [render_solution(p, "qwen") for p in ps]
+    res = oracle_run(tiny_lm, tok, "refine", ps, drafts, seed=0, max_retries=1, max_new_tokens=6, batch_size=8)
+    st = res.stats
+    assert st["n"] == 3 and st["kept"] + st["failed"] == 3
+    assert sum(st["failed_by_reason"].values()) == st["failed"]
+    assert set(res.failed) | set(res.outputs) == {p.pid for p in ps}
+    assert all(res.attempts[pid] == 2 for pid in res.failed)  # every failure was retried once
+    assert st["attempts"] == 3 + (3 - round(st["first_try_pass_rate"] * 3))
+    for pid, out in res.outputs.items():  # an untrained model almost never passes; if it does, it verified
+        assert verify(next(p for p in ps if p.pid == pid), out).all_valid
+
+
+def test_oracle_run_retries_then_keeps_only_verified_outputs(problems):
+    ps = problems[:6]
+    drafts = [make_draft(p, "deepseek", "arithmetic", np.random.default_rng(0)) or make_draft(p, "deepseek", "skip", np.random.default_rng(0))
+              for p in ps]
+    drafts = [d.text for d in drafts]
+
+    def flaky(mode, probs, ds, attempt):  # wrong for even problems on the first try only
+        outs = perfect_oracle(mode, probs, ds, attempt)
+        return [o if attempt > 0 or ps.index(p) % 2 else "garbage ." for o, p in zip(outs, probs)]
+
+    res = oracle_run(None, None, "style", ps, drafts, max_retries=2, proposer=flaky)
+    assert res.stats["kept"] == 6 and res.stats["first_try_pass_rate"] == 0.5 and res.stats["attempts"] == 9
+    assert [res.attempts[p.pid] for p in ps] == [2, 1, 2, 1, 2, 1]
+    for p in ps:
+        assert verify(p, res.outputs[p.pid]).all_valid and uniform_dialect(p, res.outputs[p.pid]) == "deepseek"
+    # a style output in the oracle's dialect is never kept; an unfinished one neither
+    wrong_style = lambda mode, probs, ds, a: perfect_oracle("refine", probs, ds, a)  # noqa: E731
+    bad = oracle_run(None, None, "style", ps, drafts, max_retries=1, proposer=wrong_style)
+    assert bad.stats["kept"] == 0 and bad.stats["failed_by_reason"]["dialect_mismatch"] == 6
+    cut = lambda mode, probs, ds, a: [Sample(t, 5, False) for t in perfect_oracle(mode, probs, ds, a)]  # noqa: E731
+    assert oracle_run(None, None, "synth", ps, proposer=cut, max_retries=0).stats["failed_by_reason"]["unfinished"] == 6
+    with pytest.raises(ValueError, match="drafts"):
+        oracle_run(None, None, "refine", ps, None, proposer=perfect_oracle)
+    with pytest.raises(ValueError, match="mode"):
+        oracle_run(None, None, "rewrite", ps, proposer=perfect_oracle)
+
+
+def test_prompts_tiny_and_paper(tok):
+    assert oracle_prompt("refine", "P", "D") == "<bos> <refine> P <draft> D <sol>"
+    assert oracle_prompt("synth", "P") == "<bos> <synth> P <sol>"
+    msgs = chat_messages("style", "What is 2+2?", "2+2=5")
+    assert msgs[0]["role"] == "system" and "2+2=5" in msgs[-1]["content"] and "\\boxed{}" in msgs[-1]["content"]
+    with pytest.raises(ValueError, match=r"templates\.refine: missing placeholders \['draft'\]"):
+        check_templates({"synth": "{problem}", "refine": "{problem}", "style": "{problem} {draft}"})
+    with pytest.raises(ValueError, match=r"templates\.synth: unknown placeholders"):
+        check_templates({"synth": "{problem} {answer}", "refine": "{problem}{draft}", "style": "{problem}{draft}"})
+    with pytest.raises(ValueError, match="chat template"):
+        chat_prompt(tok, "synth", "q")
+    t = copy.deepcopy(tok)
+    t.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]"
+    s = chat_prompt(t, "refine", "Q?", "my draft")
+    assert s.startswith("[system]") and "my draft" in s and s.endswith("[assistant]")
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def _rft(problems):
+    """An RFT result from handmade samples: correct traces, correct-answer traces with a skipped step, failures."""
+    ps = problems[:12]
+    samples = []
+    for i, p in enumerate(ps):
+        rng = np.random.default_rng(i)
+        d = SMALL_DIALECTS[i % 3]
+        if i % 4 == 3:
+            samples.append([Sample(make_draft(p, d, "cutoff", rng).text, 5, True)])  # unsolved
+        elif i % 4 == 2:
+            samples.append([Sample(make_draft(p, d, "skip", rng).text, 5, True)])  # right answer, a step missing
+        else:
+            samples.append([Sample(render_solution(p, d), 5, True)])
+    return ps, select_traces(ps, samples, seed=0)
+
+
+def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, tok):
+    ps, rft = _rft(problems)
+    assert rft.stats["solvable"] == 9
+    broken = rft.solvable[4]
+
+    def proposer(mode, probs, drafts, attempt):  # perfect, except it can never style-refine one problem
+        outs = perfect_oracle(mode, probs, drafts, attempt)
+        return ["nonsense ." if (mode == "style" and p.pid == broken) else o for o, p in zip(outs, probs)]
+
+    oracle = functools.partial(oracle_run, None, None, max_retries=1, proposer=proposer)
+    vs = build_variants(rft, ps, oracle)
+    assert set(vs.sets) == set(VARIANTS)
+    ids = assert_same_ids(vs.sets)
+    assert ids == [pid for pid in rft.solvable if pid != broken] == vs.pids
+    assert vs.report["n_solvable"] == 9 and vs.report["n_kept"] == 8
+    assert vs.report["dropped"] == {broken: {"style": "invalid"}}
+    assert vs.report["dropped_by_mode"]["style"] == {"invalid": 1}
+    by_pid = {p.pid: p for p in ps}
+    for v, ds in vs.sets.items():
+        assert tuple(ds.column_names) == COLUMNS and set(ds["variant"]) == {v}
+        assert ds["prompt"] == [prompt_text(by_pid[pid].text) for pid in ids]
+    rft_sol = dict(zip(vs.sets["slm_rft"]["pid"], vs.sets["slm_rft"]["solution"]))
+    expect = {"oracle_refined": "oracle", "oracle_synth": "oracle", "reference": "reference"}
+    for v in ("oracle_refined", "oracle_synth", "style_aligned", "reference"):
+        for pid, sol in zip(vs.sets[v]["pid"], vs.sets[v]["solution"]):
+            p = by_pid[pid]
+            assert verify(p, sol).all_valid, (v, sol)
+            want = expect.get(v) or text_dialect(p, rft_sol[pid])
+            assert uniform_dialect(p, sol) == want
+    assert len(variant_examples(vs.sets["style_aligned"], tok)) == 8
+    # a set that lost a row is caught, by name
+    bad = dict(vs.sets, oracle_synth=vs.sets["oracle_synth"].select(range(7)))
+    with pytest.raises(AssertionError, match="oracle_synth"):
+        assert_same_ids(bad)
+    # the analysis runs on the sets: style-aligned keeps the model's style, refine keeps the atoms
+    own = [render_solution(by_pid[pid], "qwen") for pid in ids]
+    rep = analyze_variants(tiny_lm, tok, vs.sets, ps, own, batch_size=8)
+    assert rep["oracle_refined"]["preservation"]["mean"] == 1.0
+    assert rep["style_aligned"]["token_shift"]["tv_distance"] < rep["oracle_refined"]["token_shift"]["tv_distance"]
+    assert rep["oracle_synth"]["quality"]["all_valid"] == 1.0
+
+
+# --------------------------------------------------------------------------- reward model
+
+
+def test_rm_pool_composition_matches_params(problems):
+    sources = world_sources(problems, seed=0)
+    comp = PoolComposition(n_pairs=50, chosen={"oracle": 0.8, "small": 0.2},
+                           rejected={"small_corrupted": 0.7, "oracle_corrupted": 0.3})
+    pool = build_rm_pool(problems, sources, comp, seed=0)
+    assert len(pool.pairs) == 50
+    assert pool.composition == {"chosen": {"oracle": 0.8, "small": 0.2},
+                                "rejected": {"small_corrupted": 0.7, "oracle_corrupted": 0.3}}
+    assert pool.dialects["chosen"]["oracle"] == pytest.approx(0.8)
+    by_pid = {p.pid: p for p in problems}
+    for pr in pool.pairs:  # labels are correctness only
+        assert verify(by_pid[pr.pid], pr.chosen).all_valid and not verify(by_pid[pr.pid], pr.rejected).all_valid
+    assert len({pr.pid for pr in pool.pairs}) > 30  # spread over problems
+    # the default composition, from a plain dict, and an added source of real samples
+    extra = {p.pid: [render_solution(p, "llama").replace("so the answer is", "so the answer is 1 +")] for p in problems}
+    d = build_rm_pool(problems, {**sources, "samples": extra},
+                      {"n_pairs": 9, "chosen": {"oracle": 2 / 3, "small": 1 / 3}, "rejected": {"samples": 1.0}})
+    assert d.composition["rejected"] == {"samples": 1.0} and d.composition["chosen"]["oracle"] == pytest.approx(6 / 9)
+    assert PoolComposition().chosen == {"oracle": 0.8, "small": 0.2}
+    with pytest.raises(ValueError, match=r"composition\.chosen\.nope"):
+        build_rm_pool(problems, sources, {"chosen": {"nope": 1.0}})
+    with pytest.raises(ValueError, match="sum to 1"):
+        PoolComposition(chosen={"oracle": 0.5})
+
+
+def test_reward_model_training_lowers_pairwise_loss(problems, tok, smoke_params):
+    spec = smoke_params.model("llama")
+    pool = build_rm_pool(problems[:40], world_sources(problems[:40], seed=0), PoolComposition(n_pairs=32), seed=0)
+    rm = build_reward_model(spec, tok, seed=0)
+    assert type(rm).__name__.endswith("ForSequenceClassification")
+    assert rm.config.num_labels == 1 and rm.config.pad_token_id == tok.pad_token_id
+    cfg = smoke_params.train_params("llama").model_copy(update={"steps": 30, "batch_size": 16, "lr": 3e-3, "warmup": 3})
+    stats = train_reward_model(rm, tok, problems[:40], pool, cfg, seed=0)
+    assert stats["loss_after"] < stats["loss_before"] - 0.1, stats
+    s = score(rm, tok, problems[:10], [render_solution(p, "oracle") for p in problems[:10]], batch_size=4)
+    assert s.shape == (10,) and np.isfinite(s).all()
+    # batching does not change scores (padding is handled)
+    s1 = score(rm, tok, problems[:10], [render_solution(p, "oracle") for p in problems[:10]], batch_size=1)
+    np.testing.assert_allclose(s, s1, atol=1e-4)
+    summ = score_summary(s)
+    assert summ["ci95"][0] <= summ["mean"] <= summ["ci95"][1] and summ["n"] == 10
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def test_perplexity_quarters_are_consistent_with_global(tiny_lm, tok, problems):
+    ps = problems[:6]
+    prompts = [prompt_text(p.text) for p in ps]
+    sols = [render_solution(p, SMALL_DIALECTS[i % 3]) for i, p in enumerate(ps)]
+    r = perplexity(tiny_lm, tok, prompts, sols, batch_size=4)
+    assert r["n_tokens"] == sum(len(encode(tok, s)) + 1 for s in sols)  # solution tokens and <eos>
+    qs = r["quarters"]
+    assert sum(q["n_tokens"] for q in qs.values()) == r["n_tokens"]
+    logppl = sum(q["n_tokens"] * math.log(q["ppl"]) for q in qs.values()) / r["n_tokens"]
+    assert math.exp(logppl) == pytest.approx(r["ppl"], rel=1e-9)
+    assert r["ppl"] == pytest.approx(perplexity(tiny_lm, tok, prompts, sols, batch_size=1)["ppl"], rel=1e-4)
+    assert list(quarter_index(5)) == [0, 0, 1, 2, 3] and list(quarter_index(1)) == [0]
+    hand = perplexity_from_nll([np.array([1.0, 1.0, 3.0, 3.0]), np.array([2.0])])
+    assert hand["quarters"]["Q1"]["nll"] == pytest.approx(1.5) and hand["quarters"]["Q2"]["n_tokens"] == 1
+    assert hand["nll"] == pytest.approx(2.0)
+
+
+def test_token_shift_and_semantic_preservation(problems):
+    ps = problems[:20]
+    oracle = [render_solution(p, "oracle") for p in ps]
+    qwen = [render_solution(p, "qwen") for p in ps]
+    sh = token_shift(oracle, qwen, top=5)
+    assert sh["symbolic_share"] > sh["ref_symbolic_share"] and sh["tv_distance"] > 0.2
+    assert {"####", ";"} & {t["token"] for t in sh["top"] if t["delta"] > 0}
+    assert token_shift(qwen, qwen)["tv_distance"] == 0
+    p = next(q for q in ps if q.steps >= 3)
+    skip = make_draft(p, "qwen", "skip", np.random.default_rng(0)).text
+    assert semantic_preservation(p, skip, oracle_target("refine", p, skip)) == 1.0
+    assert semantic_preservation(p, skip, oracle_target("style", p, skip), strict=True) == 1.0
+    slip = make_draft(p, "qwen", "arithmetic", np.random.default_rng(0))
+    assert semantic_preservation(p, render_solution(p, "qwen"), slip.text) == pytest.approx((slip.step - 1) / p.steps)
+    assert math.isnan(semantic_preservation(p, "nothing here .", render_solution(p, "qwen")))
