@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from .paradox.config import ParadoxConfig
 from .quant.config import QuantConfig
 from .schema import ParamsError, Strict
 
@@ -123,6 +124,7 @@ class Params(Strict):
     eval: EvalParams
     report: ReportParams
     quant: QuantConfig
+    paradox: ParadoxConfig
 
     @model_validator(mode="after")
     def _check(self):
