@@ -1,9 +1,304 @@
-"""Typed `paradox:` section of params.yaml (Quality-Utility Paradox pipeline)."""
+"""Typed ``paradox:`` section of params.yaml (the Quality-Utility Paradox pipeline, paper A).
+
+Importable without torch (``reasonlab.params`` imports it). Every value is checked when
+``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
+``params.yaml: paradox.finetune.lr: Input should be greater than 0`` or
+``paradox.reward.pool.chosen: shares must sum to 1``. Checks that need the rest of
+params.yaml (the families and the oracle are ``models`` entries) are in
+:func:`reasonlab.paradox.pipeline.check_paradox_params`.
+
+Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one drives):
+
+* ``families``, ``oracle``: the small-model families studied and the base oracle (``models`` entries);
+* ``problems``: which training-pool problems each role uses. The pool is permuted under a seed and
+  dealt round-robin to three disjoint roles (RFT, oracle-mode training, reward-model pool), so no
+  model is trained on the problems whose traces it later writes or scores;
+* ``sample``: rejection sampling (N samples at temperature T per RFT problem, one correct trace kept);
+* ``oracle_modes``: fine-tuning ``models/oracle`` on the synth / refine / style prompts
+  (world-generated drafts with realistic mistakes) into ``models/oracle_modes``;
+* ``oracle_run``: how the oracle writes the sets (greedy first try, sampled retries, every output verified);
+* ``templates``: the paper profile's chat prompts of the three modes (format strings);
+* ``reward``: the reward model (architecture, pool composition, Bradley-Terry training);
+* ``analysis``: perplexity and token-shift settings of the scoring stage;
+* ``finetune``: the students: every set x objective x seed with the same budget (epochs of the
+  common problem ids, batch size, learning rate);
+* ``student_eval``: Avg@k of every student per tier;
+* ``grid``: the robustness grid (learning rate x batch size) run as DVC experiments.
+"""
 
 from __future__ import annotations
 
+import string
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from ..schema import Strict
+
+FAMILY_DIALECTS = ("qwen", "llama", "deepseek")
+OBJECTIVES = ("sft", "dft")
+TIERS = ("easy", "medium", "hard")
+DRAFT_KINDS = ("arithmetic", "operand", "skip", "cutoff", "correct")  # = reasonlab.paradox.oracle.DRAFT_KINDS
+RM_SOURCES = ("oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed")
+_TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
+
+
+def _unique(values: list, key: str) -> None:
+    if not values:
+        raise ValueError(f"{key} must not be empty")
+    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if dup:
+        raise ValueError(f"{key} has duplicates {dup}")
+
+
+def _shares(d: dict[str, float], key: str) -> None:
+    if not d:
+        raise ValueError(f"{key} must not be empty")
+    for k, v in d.items():
+        if not 0 <= v <= 1:
+            raise ValueError(f"{key}.{k}: share must be in [0, 1], got {v}")
+    if abs(sum(d.values()) - 1) > 1e-6:
+        raise ValueError(f"{key}: shares must sum to 1, got {sum(d.values()):.4f}")
+
+
+class LoopConfig(Strict):
+    """The training-loop fields of :class:`reasonlab.params.TrainParams` (steps given)."""
+
+    steps: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0, le=1)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    warmup: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    ckpt_every: int = Field(default=50, gt=0)
+    log_every: int = Field(default=10, gt=0)
+    max_len: int = Field(default=256, gt=8)
+
+
+class ProblemsConfig(Strict):
+    """Training-pool problems per role (disjoint; see the module docstring)."""
+
+    seed: int = Field(default=0, ge=0)
+    rft: int = Field(gt=0)  # problems rejection-sampled by every family (the sets are built on them)
+    oracle_modes: int = Field(gt=0)  # problems whose drafts train the oracle's modes
+    reward: int = Field(gt=0)  # problems of the reward model's pairs (and of its rft_failed samples)
+    min_ids: int = Field(default=1, ge=0)  # fail when fewer problems are solvable / survive into the five sets
+
+
+class SampleConfig(Strict):
+    """Rejection sampling (SLM-RFT): ``n`` samples at ``temperature`` per problem."""
+
+    n: int = Field(default=8, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(default=64, gt=0)  # sequences per generate() call
+    reward_problems: int = Field(default=0, ge=0)  # also sample this many reward-role problems (rft_failed source)
+
+
+class OracleModesConfig(LoopConfig):
+    """Fine-tuning the base oracle on its three prompted modes."""
+
+    drafts_per_problem: int = Field(default=1, ge=1)
+    kind_weights: dict[Literal["arithmetic", "operand", "skip", "cutoff", "correct"], float] = Field(
+        default_factory=lambda: {"correct": 0.2, "arithmetic": 0.25, "operand": 0.25, "skip": 0.15, "cutoff": 0.15})
+    eval_problems: int = Field(default=16, ge=0)  # held-out check of each mode's verified pass rate after training
+
+    @model_validator(mode="after")
+    def _check(self):
+        w = self.kind_weights
+        if any(v < 0 for v in w.values()) or sum(w.values()) <= 0:
+            raise ValueError(f"kind_weights need non-negative weights with a positive sum, got {w}")
+        if self.warmup >= self.steps:
+            raise ValueError(f"warmup={self.warmup} must be smaller than steps={self.steps}")
+        return self
+
+
+class OracleRunConfig(Strict):
+    """How the oracle writes the refined / synthesized / style-aligned sets.
+
+    ``proposer``: ``model`` prompts ``models/oracle_modes`` (paper profile: the hub oracle through
+    ``templates``); ``perfect`` writes the exact targets (an upper bound on the oracle, and the smoke
+    profile's stand-in for an oracle too small to write anything verifiable).
+    """
+
+    proposer: Literal["model", "perfect"] = "model"
+    max_retries: int = Field(default=2, ge=0)
+    temperature: float = Field(default=0.0, ge=0)  # first try (0: greedy)
+    retry_temperature: float = Field(default=0.8, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(default=64, gt=0)
+
+
+class TemplatesConfig(Strict):
+    """Paper-profile chat prompts (format strings; ``{{}}`` is a literal ``{}``)."""
+
+    system: str
+    synth: str
+    refine: str
+    style: str
+
+    @model_validator(mode="after")
+    def _check(self):
+        for mode, need in _TEMPLATE_FIELDS.items():
+            t = getattr(self, mode)
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
+            except ValueError as e:
+                raise ValueError(f"{mode}: not a valid format string ({e}); write literal braces as {{{{ }}}}") from None
+            if names - need:
+                raise ValueError(f"{mode}: unknown placeholders {sorted(names - need)}; allowed {sorted(need)}")
+            if need - names:
+                raise ValueError(f"{mode}: missing placeholders {sorted(need - names)}")
+        return self
+
+    def modes(self) -> dict[str, str]:
+        return {"synth": self.synth, "refine": self.refine, "style": self.style}
+
+
+class RMArchConfig(Strict):
+    """Size of the reward model (a ``*ForSequenceClassification`` trained from scratch)."""
+
+    arch: Literal["llama", "qwen2", "qwen3", "gpt_neox"] = "llama"
+    hidden: int = Field(default=64, ge=16)
+    layers: int = Field(default=2, ge=1)
+    heads: int = Field(default=4, ge=1)
+    kv_heads: int | None = None
+    intermediate: int = Field(default=192, ge=16)
+    hub_id: str | None = None  # paper profile: a released reward model, scored as is
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be divisible by kv_heads ({self.kv_heads})")
+        return self
+
+
+class PoolConfig(Strict):
+    """Composition of the reward model's pairs (as :class:`reasonlab.paradox.reward.PoolComposition`).
+
+    Sources: ``oracle`` / ``small`` (correct world solutions in the oracle's / the small models'
+    dialects), ``oracle_corrupted`` / ``small_corrupted`` (drafts with one realistic mistake) and
+    ``rft_failed`` (the small models' real incorrect rejection samples on reward-role problems).
+    """
+
+    n_pairs: int = Field(gt=0)
+    chosen: dict[Literal["oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed"], float]
+    rejected: dict[Literal["oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed"], float]
+    eval_pairs: int = Field(default=64, ge=0)  # held-out pairs (same composition, other problems) for accuracy
+
+    @model_validator(mode="after")
+    def _check(self):
+        _shares(self.chosen, "chosen")
+        _shares(self.rejected, "rejected")
+        return self
+
+
+class RewardConfig(Strict):
+    model: RMArchConfig = Field(default_factory=RMArchConfig)
+    pool: PoolConfig
+    train: LoopConfig
+    score_batch_size: int = Field(default=64, gt=0)
+
+
+class AnalysisConfig(Strict):
+    batch_size: int = Field(default=32, gt=0)  # perplexity batches
+    top_tokens: int = Field(default=15, gt=0)  # tokens listed by the token-shift analysis
+    n_boot: int = Field(default=2000, ge=100)  # bootstrap resamples of the RM-score interval
+
+
+class FinetuneConfig(Strict):
+    """Every student: the family's base model fine-tuned on one set with one objective and seed.
+
+    Every set gets the same budget: ``ceil(epochs * n_ids / batch_size)`` steps on the common ids.
+    """
+
+    objectives: list[Literal["sft", "dft"]] = Field(default_factory=lambda: list(OBJECTIVES))
+    sets: list[Literal["slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned"]] = Field(
+        default_factory=lambda: ["slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned"])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    epochs: float = Field(default=1.0, gt=0)
+    lr: float = Field(gt=0, le=1)
+    batch_size: int = Field(gt=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+    max_len: int = Field(default=256, gt=8)
+    log_every: int = Field(default=5, gt=0)
+    ckpt_every: int = Field(default=50, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.objectives, "objectives")
+        _unique(self.sets, "sets")
+        _unique(self.seeds, "seeds")
+        if min(self.seeds) < 0:
+            raise ValueError(f"seeds must be >= 0, got {self.seeds}")
+        return self
+
+
+class StudentEvalConfig(Strict):
+    k: int = Field(default=16, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(gt=0)
+    batch_size: int = Field(default=64, gt=0)
+    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
+    limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.tiers, "tiers")
+        return self
+
+
+class GridConfig(Strict):
+    """The robustness grid, run as DVC experiments (``python -m reasonlab.paradox.grid``)."""
+
+    lr: list[float] = Field(default_factory=lambda: [3e-4, 1e-3, 3e-3])
+    batch_size: list[int] = Field(default_factory=lambda: [8, 16, 32])
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.lr, "lr")
+        _unique(self.batch_size, "batch_size")
+        if min(self.lr) <= 0 or max(self.lr) > 1:
+            raise ValueError(f"lr values must be in (0, 1], got {self.lr}")
+        if min(self.batch_size) <= 0:
+            raise ValueError(f"batch_size values must be > 0, got {self.batch_size}")
+        return self
 
 
 class ParadoxConfig(Strict):
-    enabled: bool = True
+    families: list[str] = Field(default_factory=lambda: list(FAMILY_DIALECTS))
+    oracle: str = "oracle"
+    problems: ProblemsConfig
+    sample: SampleConfig
+    oracle_modes: OracleModesConfig
+    oracle_run: OracleRunConfig
+    templates: TemplatesConfig
+    reward: RewardConfig
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    finetune: FinetuneConfig
+    student_eval: StudentEvalConfig
+    grid: GridConfig = Field(default_factory=GridConfig)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.families, "families")
+        if self.oracle in self.families:
+            raise ValueError(f"oracle {self.oracle!r} must not be one of the families {self.families}")
+        uses_failed = "rft_failed" in {k for k, v in {**self.reward.pool.chosen, **self.reward.pool.rejected}.items()
+                                       if v > 0}
+        if uses_failed and self.sample.reward_problems == 0:
+            raise ValueError("reward.pool uses source rft_failed but sample.reward_problems is 0 "
+                             "(no rejection samples are drawn on reward-role problems)")
+        if self.sample.reward_problems > self.problems.reward:
+            raise ValueError(f"sample.reward_problems={self.sample.reward_problems} exceeds "
+                             f"problems.reward={self.problems.reward}")
+        return self

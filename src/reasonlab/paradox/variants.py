@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, Features, Value, load_from_disk
 
 from ..models.data import prompt_text, sft_example
 from ..models.train import Example
@@ -32,6 +32,7 @@ from .rejection import RejectionResult
 VARIANTS = ("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned")
 MODE_OF = {"oracle_refined": "refine", "oracle_synth": "synth", "style_aligned": "style"}
 COLUMNS = ("pid", "prompt", "solution", "variant")
+FEATURES = Features({c: Value("string") for c in COLUMNS})
 
 OracleCall = Callable[[str, list[Problem], list[str] | None], OracleResult]
 """``oracle(mode, problems, drafts) -> OracleResult``, e.g. ``functools.partial(oracle_run, model, tok, seed=0)``."""
@@ -93,7 +94,7 @@ def build_variants(rft: RejectionResult, problems: Sequence[Problem], oracle: Or
             "prompt": [prompt_text(by_pid[pid].text) for pid in keep],
             "solution": [sols[v][pid] for pid in keep],
             "variant": [v] * len(keep),
-        })
+        }, features=FEATURES)
     by_mode = {m: dict(Counter(r[m] for r in dropped.values() if m in r)) for m in MODES}
     report = {"n_solvable": len(solvable), "n_kept": len(keep), "n_dropped": len(dropped), "dropped": dropped,
               "dropped_by_mode": by_mode, "oracle": oracle_stats}
@@ -134,6 +135,14 @@ def save_variants(vs: VariantSets, out: str | Path) -> None:
     (out / "report.json").write_text(json.dumps(vs.report, indent=2, default=str))
 
 
+def _load_set(path: Path) -> Dataset:
+    """``load_from_disk``, except that an empty set (saved without any data file) loads as an empty set."""
+    state = path / "state.json"
+    if state.exists() and not json.loads(state.read_text()).get("_data_files"):
+        return Dataset.from_dict({c: [] for c in COLUMNS}, features=FEATURES)
+    return load_from_disk(str(path))
+
+
 def load_variants(out: str | Path) -> dict[str, Dataset]:
     """The sets saved by :func:`save_variants` (checked to share their ids)."""
     out = Path(out)
@@ -141,7 +150,7 @@ def load_variants(out: str | Path) -> dict[str, Dataset]:
     for v in VARIANTS:
         if not (out / v).exists():
             raise FileNotFoundError(f"variant set not found: {out / v} (run the variants stage)")
-        sets[v] = load_from_disk(str(out / v))
+        sets[v] = _load_set(out / v)
     assert_same_ids(sets)
     return sets
 

@@ -59,6 +59,9 @@ class TracesConfig(Strict):
     max_new_tokens: int = Field(gt=0)
     batch_size: int = Field(default=512, gt=0)
     seed: int = Field(default=0, ge=0)
+    # a problem the FP reasoner does not solve: skip it (the paper) or, for barely trained
+    # smoke-test reasoners, use its reference solution in the reasoner's dialect
+    fallback: Literal["none", "reference"] = "none"
 
     @model_validator(mode="after")
     def _check(self):

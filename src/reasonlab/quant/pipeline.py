@@ -163,32 +163,44 @@ def test_items(world_dir: str | Path, tier: str, limit: int | None = None) -> li
     return items[:limit] if limit else items
 
 
-def train_items(world_dir: str | Path, n: int, seed: int) -> list[EvalItem]:
-    """A seeded random subset of ``n`` training-pool problems (in pool order) as :class:`EvalItem`."""
+def train_items(world_dir: str | Path, n: int, seed: int, dialect: str | None = None
+                ) -> tuple[list[EvalItem], list[str | None]]:
+    """A seeded random subset of ``n`` training-pool problems (in pool order) as :class:`EvalItem`.
+
+    Also returns each problem's reference solution in ``dialect`` (tiny world; the paper world's
+    ``sol_reference``), or ``None`` where the pool has none.
+    """
     from ..world.build import load_split, row_problem
 
     ds = load_split(world_dir, "train")
     idx = np.sort(np.random.default_rng([seed, 4]).permutation(len(ds))[: min(n, len(ds))])
-    rows = ds.select(idx.tolist())
+    rows = list(ds.select(idx.tolist()))
+    col = f"sol_{dialect}" if dialect and f"sol_{dialect}" in ds.column_names else (
+        "sol_reference" if "sol_reference" in ds.column_names else None)
+    refs = [r[col] if col else None for r in rows]
     if _hub_world(world_dir):
         from ..hub import check_math
 
-        return [EvalItem(r["pid"], r["prompt"], partial(check_math, r["answer"])) for r in rows]
+        return [EvalItem(r["pid"], r["prompt"], partial(check_math, r["answer"])) for r in rows], refs
     where = str(Path(world_dir) / "train")
-    return tiny_items([row_problem(r, where) for r in rows])
+    return tiny_items([row_problem(r, where) for r in rows]), refs
 
 
-def sample_traces(model, tokenizer, items: Sequence[EvalItem], tc: TracesConfig) -> tuple[list[dict], dict]:
+def sample_traces(model, tokenizer, items: Sequence[EvalItem], tc: TracesConfig,
+                  references: Sequence[str | None] | None = None) -> tuple[list[dict], dict]:
     """Sample ``tc.samples_per_problem`` solutions per item and keep the verified-correct ones.
 
     A sample is kept when it is complete (the fragment filter of rejection sampling: ended with
     ``<eos>``, not empty, no repeated sentence) and its answer is correct; at most
     ``tc.max_per_problem`` distinct kept texts per problem, chosen under ``(tc.seed, pid)``.
+    With ``tc.fallback == "reference"`` a problem without a kept sample contributes its
+    reference solution (``references[i]``) instead, marked ``source: reference`` (for the smoke
+    profile, whose barely trained reasoners solve nothing).
 
     Returns:
-        ``(traces, stats)``: ``traces`` are ``{"pid", "prompt", "text", "n_tokens"}`` dicts in
-        item order; ``stats`` counts problems, samples, correct samples, solvable problems,
-        traces, their mean length and the sampling wall time.
+        ``(traces, stats)``: ``traces`` are ``{"pid", "prompt", "text", "n_tokens", "source"}``
+        dicts in item order; ``stats`` counts problems, samples, correct samples, solvable
+        problems, traces (and fallbacks), their mean length and the sampling wall time.
     """
     from ..paradox.rejection import fragment_reason, pid_rng
 
@@ -200,8 +212,10 @@ def sample_traces(model, tokenizer, items: Sequence[EvalItem], tc: TracesConfig)
     out = generate(model, tokenizer, [it.prompt for it in items], cfg, desc="quant traces")
     wall = time.perf_counter() - t0
     traces: list[dict] = []
-    n_correct = n_solvable = 0
-    for it, samples in zip(items, out):
+    if tc.fallback == "reference" and (references is None or len(references) != len(items)):
+        raise ValueError("quant.traces.fallback=reference needs one reference solution per problem")
+    n_correct = n_solvable = n_fallback = 0
+    for i, (it, samples) in enumerate(zip(items, out)):
         good: dict[str, Any] = {}
         for s in samples:
             ok = fragment_reason(s) is None and bool(it.check(s.text).correct)
@@ -209,12 +223,18 @@ def sample_traces(model, tokenizer, items: Sequence[EvalItem], tc: TracesConfig)
             if ok and s.text not in good:
                 good[s.text] = s
         if not good:
+            ref = references[i] if references is not None else None
+            if tc.fallback == "reference" and ref:
+                n_fallback += 1
+                traces.append({"pid": it.pid, "prompt": it.prompt, "text": ref,
+                               "n_tokens": len(tokenizer(ref, add_special_tokens=False)["input_ids"]),
+                               "source": "reference"})
             continue
         n_solvable += 1
         kept = list(good.values())
         pick = sorted(pid_rng(tc.seed, it.pid, "quant-traces").permutation(len(kept))[: tc.max_per_problem])
-        traces += [{"pid": it.pid, "prompt": it.prompt, "text": kept[j].text, "n_tokens": kept[j].n_tokens}
-                    for j in pick]
+        traces += [{"pid": it.pid, "prompt": it.prompt, "text": kept[j].text, "n_tokens": kept[j].n_tokens,
+                    "source": "self"} for j in pick]
     n_samples = len(items) * tc.samples_per_problem
     stats = {
         "n_problems": len(items),
@@ -223,6 +243,7 @@ def sample_traces(model, tokenizer, items: Sequence[EvalItem], tc: TracesConfig)
         "solvable": n_solvable,
         "solvable_fraction": n_solvable / len(items),
         "n_traces": len(traces),
+        "n_reference_fallback": n_fallback,
         "mean_trace_tokens": float(np.mean([t["n_tokens"] for t in traces])) if traces else 0.0,
         "wall_s": wall,
     }
@@ -249,7 +270,7 @@ def load_traces(path: str | Path) -> list[dict]:
         try:
             rec = json.loads(line)
             out.append({"pid": rec["pid"], "prompt": rec["prompt"], "text": rec["text"],
-                        "n_tokens": rec.get("n_tokens", 0)})
+                        "n_tokens": rec.get("n_tokens", 0), "source": rec.get("source", "self")})
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise ValueError(f"{path}:{i}: not a trace record ({e})") from None
     if not out:
@@ -376,10 +397,21 @@ def probe_accuracy(model, tokenizer, items: Sequence[EvalItem], max_new_tokens: 
     """Greedy accuracy on ``items`` (the cheap accuracy-vs-step probe)."""
     outs = generate(model, tokenizer, [it.prompt for it in items],
                     SamplingConfig(1, 0.0, 1.0, max_new_tokens, 0, batch_size), desc="probe")
-    return float(np.mean([bool(it.check(o[0].text).correct) for o in outs]))
+    return float(np.mean([bool(it.check(o[0].text).correct) for it, o in zip(items, outs)]))
 
 
 # ----------------------------------------------------------------------------- stages
+def setup_threads() -> None:
+    """One intra-op thread unless ``OMP_NUM_THREADS`` says otherwise.
+
+    The quant models are tiny (every op is a few microseconds), so a second thread buys little,
+    and on a 2-core machine shared with other jobs OpenMP barriers made two threads several times
+    *slower* (AWQ: 57 s instead of 0.3 s, see :mod:`reasonlab.quant.ptq`).
+    """
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+
+
 def _load_fp(model_dir: str | Path):
     from ..models.zoo import load_causal_lm, load_tokenizer_any
 
@@ -389,13 +421,11 @@ def _load_fp(model_dir: str | Path):
 def make_traces(P: Params, reasoner: str, model_dir: str | Path, world_dir: str | Path,
                 out_path: str | Path) -> dict:
     """Stage ``quant_traces``: sample and verify the QAT training traces of ``reasoner``."""
-    from ..io import setup_threads
-
     setup_threads()
     qc = check_quant_params(P, reasoner)
     model, tok = _load_fp(model_dir)
-    items = train_items(world_dir, qc.traces.n_problems, qc.traces.seed)
-    traces, stats = sample_traces(model, tok, items, qc.traces)
+    items, refs = train_items(world_dir, qc.traces.n_problems, qc.traces.seed, P.model(reasoner).dialect)
+    traces, stats = sample_traces(model, tok, items, qc.traces, refs)
     if not traces:
         raise RuntimeError(
             f"{reasoner}: no correct trace among {stats['n_samples']} samples; raise quant.traces.n_problems "
@@ -412,7 +442,6 @@ def run_ptq_grid(P: Params, reasoner: str, model_dir: str | Path, world_dir: str
     reloaded, checked against the in-memory model and evaluated. Returns the metrics dict:
     ``{"reasoner", "k", "scheme", "calib", "models": {"fp": {...}, "<method>-w<bits>": {...}}}``.
     """
-    from ..io import setup_threads
     from .export import dir_size_bytes
     from .ptq import load_quantized, run_ptq, save_quantized
 
@@ -494,11 +523,11 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
                  ckpt_root: str | Path = ".ckpt") -> dict:
     """Stage ``quant_qat``: every QAT run of (``reasoner``, ``bits``) (see :func:`qat_runs`).
 
-    Writes the exported checkpoints to ``out_dir/<run>/`` and, per run, the dvclive training
-    curves plus ``probe.tsv`` (step, probe accuracy) to ``plots_dir/<run>/``. Returns the
+    Writes the exported checkpoints to ``out_dir/<run>/`` and, per run, the training curves
+    (dvclive's ``loss.tsv``, ``lr.tsv``, ``grad_norm.tsv``) plus ``probe.tsv`` (step, probe
+    accuracy, step 0 included) to ``plots_dir/<run>/``. Returns the
     metrics dict ``{"reasoner", "bits", "k", "steps", "init", "fp_weights_bytes", "runs": {...}}``.
     """
-    from ..io import setup_threads
     from .export import dir_size_bytes, export_qat
     from .fakequant import prepare_qat
     from .params import load_quantized
@@ -577,9 +606,10 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
             ev = evaluate_suite(plain, tok, suite, qc.eval, P.seed)
             write_json(eval_path, ev)
         run_plots = plots_tmp / run.name
-        if (ck / "live").exists():
-            shutil.copytree(ck / "live", run_plots)
         run_plots.mkdir(parents=True, exist_ok=True)
+        for tsv in sorted((ck / "live" / "plots" / "metrics").glob("*.tsv")):  # dvclive: loss, lr, grad_norm
+            if tsv.stem != "probe_acc":  # probe.tsv below also has step 0
+                shutil.copy2(tsv, run_plots / tsv.name)
         shutil.copy2(curve_path, run_plots / "probe.tsv")
         runs[run.name] = {
             "objective": run.objective, "init": run.init, "seed": run.seed, "rq1": run.rq1, "rq2": run.rq2,

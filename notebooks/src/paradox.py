@@ -1,0 +1,202 @@
+CELLS = [
+("md", """# The Quality-Utility Paradox in the tiny world
+
+Five training sets on **the same problem ids**: the small model's own rejection-sampled traces
+(**SLM-RFT**), the oracle's minimal repair of them (**Oracle-Refined**), the oracle's own solutions
+(**Oracle-Synthesized**), the world's textbook solutions (**Reference**) and the oracle's repair that
+keeps the small model's style (**Style-Aligned**). *Perceived quality* is a reward model's mean score
+(95% bootstrap interval) and the verifier's step validity; *utility* is Avg@k (k samples at T=1.0)
+of the family's base model fine-tuned on the set with SFT and with DFT, mean ± sd over seeds, every
+set with the same budget. Nothing here is trained: the numbers come from the `paradox_*` stages."""),
+("parameters", """metrics_dir = "metrics/paradox"
+score_dir = "data/paradox/score"
+students_dir = "data/paradox/students"
+families = ["qwen", "llama", "deepseek"]
+objectives = ["sft", "dft"]
+out_dir = "reports/paradox"
+"""),
+("code", """import json
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from reasonlab.report import save_table, save_figure
+from reasonlab.paradox.tables import (LABELS, MEAN, QUARTERS, SETS, cost_table, format_main_table, load_family_metrics,
+                                      main_table, ordering_checks, ordering_summary, rank_correlation)
+
+score, finetune = load_family_metrics(metrics_dir, families)
+k = next((m["k"] for m in finetune.values() if "k" in m), None)
+df = main_table(score, finetune, objectives)
+empty = df.empty
+if empty:
+    display(Markdown("**No data**: no family kept any problem in all five sets "
+                     "(see the rejection-sampling and oracle sections below)."))
+"""),
+("md", "## Main table: perceived quality vs utility"),
+("code", """if not empty:
+    save_table(df.drop(columns=[f"{o}_seeds" for o in objectives]), out_dir, "paradox_main")
+    show = format_main_table(df, objectives, k)
+    save_table(show, out_dir, "paradox_main_formatted")
+    display(Markdown(show.to_markdown(index=False)))
+    n = {f: score[f].get("n_ids", 0) for f in families}
+    display(Markdown("Problems per set (identical ids in all five sets): " + ", ".join(f"{f} {v}" for f, v in n.items())
+                     + f". Budget per student: " + ", ".join(f"{f} {finetune[f].get('steps')} steps" for f in families)
+                     + ". Base models: " + ", ".join(f"{f} {100 * finetune[f]['base']['avg']:.1f}%" for f in families) + "."))
+"""),
+("md", "## Does the paper's ordering hold?"),
+("code", """checks = ordering_checks(df, objectives)
+save_table(checks, out_dir, "paradox_ordering")
+display(Markdown("The paper: RM score Oracle-Synthesized > Oracle-Refined > SLM-RFT, yet utility Style-Aligned > "
+                 "SLM-RFT > Oracle-Refined > Oracle-Synthesized. Here (computed from the tables above):\\n\\n"
+                 + ordering_summary(checks, k)))
+"""),
+("md", "## Reward score against utility"),
+("code", """if not empty:
+    fams = [f for f in dict.fromkeys(df["family"]) if f != MEAN]
+    marks = dict(zip(SETS, "os^Dv"))
+    fig, axes = plt.subplots(1, len(objectives), figsize=(5 * len(objectives), 3.8), squeeze=False)
+    for ax, o in zip(axes[0], objectives):
+        for j, f in enumerate(fams):
+            sub = df[df["family"] == f]
+            for r in sub.itertuples():
+                ax.errorbar(r.rm, getattr(r, f"{o}_avg"), yerr=getattr(r, f"{o}_sd"), xerr=[[r.rm - r.rm_lo], [r.rm_hi - r.rm]],
+                            fmt=marks[r.set], color=f"C{j}", capsize=2, label=f"{f}: {r.label}")
+        ax.set_xlabel("reward-model score (mean, 95% CI)")
+        ax.set_ylabel(f"{o.upper()} Avg@{k} (%) (mean ± sd over seeds)")
+        ax.set_title(f"Perceived quality vs utility ({o.upper()})")
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][-1].legend(fontsize=6, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    save_figure(fig, out_dir, "rm_vs_utility")
+    corr = pd.concat([rank_correlation(df[df["family"] != MEAN], "rm", f"{o}_avg").assign(objective=o) for o in objectives])
+    display(Markdown("Spearman correlation over the sets of RM score and Avg@k, per family:\\n\\n"
+                     + corr.to_markdown(index=False, floatfmt=".2f")))
+"""),
+("md", """## Adaptation cost: how far each set is from the small model
+
+Perplexity of the family's *base* model on each set's solutions (globally and per quarter Q1-Q4 of each
+trace), the token-frequency distance from its own samples (total variation) and the share of symbolic
+tokens (`=`, `;`, `####`). The paper: higher perplexity goes with lower utility."""),
+("code", """cost = cost_table(score, finetune, objectives)
+if not cost.empty:
+    save_table(cost, out_dir, "adaptation_cost")
+    cols = ["family", "label", "ppl"] + [f"ppl_{q}" for q in QUARTERS] + ["tv_distance", "symbolic_share", "mean_tokens"] + [f"{o}_avg" for o in objectives]
+    display(Markdown(cost[cols].to_markdown(index=False, floatfmt=".2f")))
+    corr = pd.concat([rank_correlation(cost, "ppl", f"{o}_avg").assign(objective=o) for o in objectives])
+    display(Markdown("Spearman correlation over the sets of base-model perplexity and Avg@k, per family "
+                     "(negative: more drift, less utility):\\n\\n" + corr.to_markdown(index=False, floatfmt=".2f")))
+"""),
+("code", """if not cost.empty:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax = axes[0]
+    for j, f in enumerate(dict.fromkeys(cost["family"])):
+        sub = cost[cost["family"] == f]
+        for r in sub.itertuples():
+            ax.scatter(r.ppl, getattr(r, f"{objectives[0]}_avg"), marker="os^Dv"[SETS.index(r.set)], color=f"C{j}",
+                       label=f"{f}: {r.label}")
+    ax.set_xscale("log")
+    ax.set_xlabel("base-model perplexity on the set (log)")
+    ax.set_ylabel(f"{objectives[0].upper()} Avg@{k} (%)")
+    ax.set_title("Adaptation cost vs utility")
+    ax.legend(fontsize=6, frameon=False)
+    ax = axes[1]
+    q = cost.groupby("set", sort=False)[[f"ppl_{q}" for q in QUARTERS]].mean()
+    for s in q.index:
+        ax.plot(range(1, 5), q.loc[s].values, marker="o", label=LABELS[s])
+    ax.set_xticks(range(1, 5), [q.upper() for q in QUARTERS])
+    ax.set_yscale("log")
+    ax.set_ylabel("perplexity (mean over families)")
+    ax.set_title("Perplexity by quarter of the trace")
+    ax.legend(fontsize=7, frameon=False)
+    for a in axes:
+        a.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    save_figure(fig, out_dir, "adaptation_cost")
+"""),
+("md", "### Syntactic compaction: the tokens whose share changes most (vs the model's own samples)"),
+("code", """rows = []
+for f in families:
+    p = Path(score_dir) / f / "analysis.json"
+    sets = json.loads(p.read_text())["sets"] if p.exists() else {}
+    for s in ("oracle_synth", "style_aligned"):
+        for t in sets.get(s, {}).get("token_shift", {}).get("top", [])[:6]:
+            rows.append({"family": f, "set": LABELS[s], "token": t["token"], "share (%)": 100 * t["share"],
+                         "own samples (%)": 100 * t["ref_share"], "change (pts)": 100 * t["delta"]})
+shift = pd.DataFrame(rows)
+if not shift.empty:
+    save_table(shift, out_dir, "token_shift")
+    display(Markdown(shift.to_markdown(index=False, floatfmt=".1f")))
+"""),
+("md", "## Per tier"),
+("code", """rows = []
+for f in families:
+    p = Path(students_dir) / f / "students.json"
+    if not p.exists():
+        continue
+    st = json.loads(p.read_text())
+    for t in st["tiers"]:
+        rows.append({"family": f, "set": "base model", "objective": "-", "tier": t, "Avg@k (%)": 100 * st["base"][t]["avg_at_k"], "sd": 0.0})
+    recs = pd.DataFrame([{"set": r["set"], "objective": r["objective"], "seed": r["seed"],
+                          **{t: 100 * r[t]["avg_at_k"] for t in st["tiers"]}} for r in st["students"]])
+    if recs.empty:
+        continue
+    for (s, o), g in recs.groupby(["set", "objective"], sort=False):
+        for t in st["tiers"]:
+            rows.append({"family": f, "set": LABELS[s], "objective": o, "tier": t, "Avg@k (%)": g[t].mean(),
+                         "sd": g[t].std(ddof=1) if len(g) > 1 else 0.0})
+tiers = pd.DataFrame(rows)
+if not tiers.empty:
+    save_table(tiers, out_dir, "per_tier")
+    wide = tiers.assign(v=[f"{a:.1f} ± {b:.1f}" for a, b in zip(tiers["Avg@k (%)"], tiers["sd"])]).pivot_table(
+        index=["family", "set", "objective"], columns="tier", values="v", aggfunc="first", sort=False).reset_index()
+    display(Markdown(wide.to_markdown(index=False)))
+"""),
+("md", "## How the sets were made"),
+("code", """def read(p):
+    p = Path(p)
+    return json.loads(p.read_text()) if p.exists() else None
+
+rows = []
+for f in families:
+    s, v = read(Path(metrics_dir) / "sample" / f"{f}.json"), read(Path(metrics_dir) / "variants" / f"{f}.json")
+    if s is None or v is None:
+        continue
+    r = s["rft"]
+    rows.append({"family": f, "problems": r["n_problems"], "samples": r["n_samples"], "pass rate (%)": 100 * r["pass_rate"],
+                 "solvable": r["solvable"], "fully valid RFT traces (%)": 100 * r["valid_trace_fraction"],
+                 "kept in all five sets": v["n_ids"],
+                 **{f"oracle {m} pass (%)": 100 * o["pass_rate"] for m, o in v["oracle"].items()}})
+made = pd.DataFrame(rows)
+if not made.empty:
+    save_table(made, out_dir, "sets_made")
+    display(Markdown(made.to_markdown(index=False, floatfmt=".1f")))
+om = read(Path(metrics_dir) / "oracle_modes.json")
+if om and "held_out" in om:
+    ho = om["held_out"]
+    display(Markdown(f"Oracle modes: {om.get('n_examples')} training examples, {om.get('steps')} steps; first-try verified "
+                     "pass rate on held-out drafts: " + ", ".join(f"{m} {100 * ho[m]['pass_rate']:.0f}%"
+                                                               for m in ("synth", "refine", "style") if m in ho)))
+"""),
+("md", "## The reward model"),
+("code", """rm = read(Path(metrics_dir) / "reward_model.json")
+if rm and "pool" in rm:
+    pool = rm["pool"]
+    comp = pd.DataFrame([{"side": side, "source": s, "requested (%)": 100 * pool["requested"][side][s],
+                          "realised (%)": 100 * pool["realised"][side].get(s, 0.0)}
+                         for side in ("chosen", "rejected") for s in pool["requested"][side]])
+    save_table(comp, out_dir, "reward_pool")
+    display(Markdown(f"{pool['n_pairs']} pairs on {pool['n_problems']} problems (disjoint from the sets' problems); "
+                     f"pairwise accuracy: train {100 * rm['train_accuracy']:.1f}%, held out "
+                     + (f"{100 * rm['heldout_accuracy']:.1f}%" if rm.get("heldout_accuracy") is not None else "n/a")
+                     + ". Pool composition:\\n\\n" + comp.to_markdown(index=False, floatfmt=".1f")
+                     + "\\n\\nDialects of the pairs (share): " + json.dumps(pool["dialects"])))
+"""),
+("md", """## Robustness grid
+
+The fine-tuning learning rate x batch size grid runs as DVC experiments (only `paradox_finetune@*`
+re-runs): `python -m reasonlab.paradox.grid` prints the `dvc exp run --queue` commands,
+`dvc queue start` runs them and `dvc exp show --only-changed` compares them."""),
+]

@@ -1,0 +1,165 @@
+CELLS = [
+("md", """# Low-bit QAT for reasoning models (paper B, RQ1 and RQ2) in the tiny world
+
+Full-precision reasoners (two sizes of one Qwen3-architecture family) are quantized to 4, 3 and 2 bit weights
+(group-wise integers, llm-compressor) by post-training quantization (**RTN**, **GPTQ**, **AWQ**) and by
+quantization-aware training (**QAT**) on traces the full-precision model generated and the verifier accepted.
+
+* **RQ1, the objective**: QAT with the SFT loss (cross-entropy on the traces) vs knowledge distillation (KD)
+  from the full-precision model, both started from GPTQ, at every bit width, over several seeds.
+* **RQ2, the initialisation**: QAT started from the plain full-precision weights (min-max grid), RTN, GPTQ or
+  AWQ, for both objectives, at one bit width, with accuracy-vs-step curves.
+* **2-bit recovery** and the **on-disk size** of the packed checkpoints.
+
+**Avg@k** is the mean share of k samples at temperature T that are correct (the papers' Avg@16 at T=1.0);
+every model is evaluated with the same problems, k and sampling seeds. Spreads are sample standard
+deviations over QAT seeds. Nothing here trains: the numbers come from the `quant_*` DVC stages."""),
+("parameters", """metrics_dir = "metrics/quant"
+plots_dir = "plots/quant"
+out_dir = "reports/quant"
+"""),
+("code", """from pathlib import Path
+import numpy as np
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from reasonlab.report import save_table, save_figure
+from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq2_table, load_curves,
+                                    convergence_table, recovery_table, size_table, findings, fmt_mean_sd)
+
+res = load_results(metrics_dir)
+df = results_frame(res)
+curves = load_curves(plots_dir)
+k = int(df["k"].dropna().iloc[0])
+save_table(df, out_dir, "all_models")
+"""),
+("md", "## Training data: self-generated traces"),
+("code", """tr = pd.DataFrame([{"reasoner": r, "problems": t["n_problems"], "samples": t["n_samples"],
+                    "sample pass rate (%)": 100 * t["pass_rate"], "solved problems (%)": 100 * t["solvable_fraction"],
+                    "traces kept": t["n_traces"], "reference fallbacks": t.get("n_reference_fallback", 0),
+                    "mean trace tokens": t["mean_trace_tokens"]} for r, t in res["traces"].items()])
+if len(tr):
+    save_table(tr, out_dir, "traces")
+    display(Markdown(tr.to_markdown(index=False, floatfmt=".1f")))
+"""),
+("md", """## RQ1: QAT objective (SFT vs KD)
+
+One block per reasoner and bit width: the full-precision reference, the three PTQ baselines, and QAT with
+each objective from the GPTQ initialisation (mean ± s.d. over seeds; `n` = seeds)."""),
+("code", """t1 = rq1_table(df)
+save_table(t1, out_dir, "rq1_objective")
+shown = display_rq1(t1, k)
+for (reasoner, bits), block in shown.groupby(["reasoner", "bits"], sort=False):
+    display(Markdown(f"**{reasoner}, {bits}**"))
+    display(Markdown(block.drop(columns=["reasoner", "bits"]).to_markdown(index=False)))
+"""),
+("code", """blocks = t1[t1.method != "FP"]
+reasoners = list(dict.fromkeys(blocks.reasoner))
+fig, axes = plt.subplots(1, len(reasoners), figsize=(5.2 * len(reasoners), 3.6), squeeze=False)
+methods = [m for m in ("RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD") if m in set(blocks.method)]
+for ax, reasoner in zip(axes[0], reasoners):
+    sub = blocks[blocks.reasoner == reasoner]
+    bits = sorted(set(sub.bits), reverse=True)
+    w = 0.8 / len(methods)
+    for j, m in enumerate(methods):
+        s = sub[sub.method == m].set_index("bits").reindex(bits)
+        ax.bar(np.arange(len(bits)) + (j - (len(methods) - 1) / 2) * w, s["mean"], w,
+               yerr=s["mean_sd"].fillna(0), capsize=2, label=m)
+    fp = t1[(t1.reasoner == reasoner) & (t1.method == "FP")]["mean"]
+    if len(fp):
+        ax.axhline(fp.iloc[0], color="k", ls="--", lw=1, label="FP")
+    ax.set_xticks(np.arange(len(bits)), [f"W{b}" for b in bits])
+    ax.set_title(reasoner)
+    ax.set_ylabel(f"Avg@{k}, mean over tiers (%)")
+    ax.spines[["top", "right"]].set_visible(False)
+axes[0][-1].legend(fontsize=8, frameon=False)
+fig.tight_layout()
+save_figure(fig, out_dir, "rq1_objective")
+"""),
+("md", """## RQ2: QAT initialisation
+
+QAT from the full-precision weights (`fp`: min-max grid, i.e. RTN's grid without its rounding), RTN, GPTQ and
+AWQ, with each objective, after the same number of steps. `ptq` is the accuracy of the initial quantized model,
+`probe` columns are the greedy probe accuracy (a fixed subset of each tier) at step 0 and at the end."""),
+("code", """t2 = rq2_table(df)
+if t2.empty:
+    display(Markdown("_No RQ2 runs in these results._"))
+else:
+    save_table(t2, out_dir, "rq2_init")
+    show = t2.assign(**{f"Avg@{k} mean": [fmt_mean_sd(m, s) for m, s in zip(t2["mean"], t2["mean_sd"])]})
+    for reasoner, block in show.groupby("reasoner", sort=False):
+        piv = block.pivot(index="init", columns="objective", values=f"Avg@{k} mean").reindex(
+            [i for i in ("fp", "rtn", "gptq", "awq") if i in set(block.init)])
+        display(Markdown(f"**{reasoner}, W{int(block.bits.iloc[0])}: Avg@{k} after the QAT budget**"))
+        display(Markdown(piv.to_markdown()))
+        display(Markdown(block[["init", "objective", "n", "ptq", "probe_init", "probe_final"]]
+                         .to_markdown(index=False, floatfmt=".1f")))
+"""),
+("code", """if not t2.empty and not curves.empty:
+    cur = curves[curves.bits == int(t2.bits.iloc[0])]
+    cur = cur[cur.reasoner.isin(set(t2.reasoner))]
+    panels = list(cur.groupby(["reasoner", "objective"], sort=True).groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False, sharey=True)
+    for ax, (reasoner, objective) in zip(axes[0], panels):
+        sub = cur[(cur.reasoner == reasoner) & (cur.objective == objective)]
+        for init in [i for i in ("fp", "rtn", "gptq", "awq") if i in set(sub.init)]:
+            c = sub[sub.init == init].groupby("step")["probe_acc"].mean()
+            ax.plot(c.index, 100 * c.values, marker="o", ms=3, label=f"init {init}")
+        ax.set_title(f"{reasoner}, QAT-{objective.upper()}, W{int(t2.bits.iloc[0])}")
+        ax.set_xlabel("QAT step")
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel("probe accuracy, greedy (%)")
+    axes[0][-1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    save_figure(fig, out_dir, "rq2_curves")
+    conv = convergence_table(cur)
+    save_table(conv, out_dir, "rq2_convergence")
+    display(Markdown("Convergence (probe accuracy, %; `auc` = mean accuracy over the curve; "
+                     "`steps_to_90` = first step reaching 90% of the final value):"))
+    display(Markdown(conv.to_markdown(index=False, floatfmt=".1f")))
+"""),
+("md", "## Low-bit recovery"),
+("code", """rec = recovery_table(df)
+save_table(rec, out_dir, "recovery")
+display(Markdown(rec.to_markdown(index=False, floatfmt=".2f")))
+bits = int(rec.bits.iloc[0])
+low = t1[(t1.bits == bits) | (t1.method == "FP")]
+fig, ax = plt.subplots(figsize=(1.8 + 2.6 * low.reasoner.nunique(), 3.6))
+rs = list(dict.fromkeys(low.reasoner))
+ms = [m for m in ("FP", "RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD") if m in set(low.method)]
+w = 0.8 / len(ms)
+for j, m in enumerate(ms):
+    s = low[low.method == m].drop_duplicates("reasoner").set_index("reasoner").reindex(rs)
+    ax.bar(np.arange(len(rs)) + (j - (len(ms) - 1) / 2) * w, s["mean"], w, yerr=s["mean_sd"].fillna(0),
+           capsize=2, label=m if m == "FP" else f"{m} W{bits}")
+ax.set_xticks(np.arange(len(rs)), rs)
+ax.set_ylabel(f"Avg@{k}, mean over tiers (%)")
+ax.set_title(f"W{bits}: PTQ collapses, QAT recovers")
+ax.legend(fontsize=8, frameon=False)
+ax.spines[["top", "right"]].set_visible(False)
+fig.tight_layout()
+save_figure(fig, out_dir, "low_bit_recovery")
+"""),
+("md", "## On-disk size of the packed checkpoints"),
+("code", """sz = size_table(df)
+save_table(sz, out_dir, "sizes")
+display(Markdown(sz.to_markdown(index=False, floatfmt=".1f")))
+display(Markdown("Weights are stored as packed integers (compressed-tensors `pack-quantized`) with one fp scale and "
+                 "zero-point per group; embeddings and `lm_head` stay in full precision (FP32 here), which bounds "
+                 "the compression of these tiny models."))
+"""),
+("md", "## Which of the paper's findings hold here"),
+("code", """fd = findings(df, curves)
+save_table(fd, out_dir, "findings")
+display(Markdown(fd.to_markdown(index=False)))
+held = fd[fd.holds == "yes"].finding.tolist()
+part = fd[fd.holds == "partly"].finding.tolist()
+not_ = fd[fd.holds == "no"].finding.tolist()
+lines = [f"**Hold** ({len(held)}): " + ("; ".join(held) or "none") + ".",
+         f"**Partly** ({len(part)}): " + ("; ".join(part) or "none") + ".",
+         f"**Do not hold** ({len(not_)}): " + ("; ".join(not_) or "none") + "."]
+display(Markdown("\\n\\n".join(lines)))
+"""),
+]

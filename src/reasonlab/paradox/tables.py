@@ -1,0 +1,221 @@
+"""Tables of the paradox report (``notebooks/paradox.ipynb``), built from the stages' metrics.
+
+Pure functions of the metric dicts (tested on fixed inputs), no torch:
+
+* :func:`main_table` the paper's main table: per family and averaged over families, for each of the
+  five sets the RM score (95% CI), step validity and Avg@k after SFT and after DFT (mean and sd
+  over seeds; the family average is taken per seed, then mean and sd over seeds);
+* :func:`format_main_table` the same as display strings (``12.3 ± 1.1``);
+* :func:`ordering_checks` / :func:`ordering_summary` whether the paper's orderings hold
+  (RM: Synthesized > Refined > RFT; utility: Style-Aligned > RFT > Refined > Synthesized), pair by pair;
+* :func:`cost_table` the adaptation-cost view: perplexity of the base model per set (global, Q1-Q4),
+  token shift and utility.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+SETS = ("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned")
+LABELS = {
+    "slm_rft": "SLM-RFT",
+    "oracle_refined": "Oracle-Refined",
+    "oracle_synth": "Oracle-Synthesized",
+    "reference": "Reference",
+    "style_aligned": "Style-Aligned",
+}
+MEAN = "mean"  # the family column value of the rows averaged over families
+RM_ORDER = ("oracle_synth", "oracle_refined", "slm_rft")  # the paper: perceived quality, highest first
+UTILITY_ORDER = ("style_aligned", "slm_rft", "oracle_refined", "oracle_synth")  # the paper: utility, highest first
+QUARTERS = ("q1", "q2", "q3", "q4")
+
+
+def load_family_metrics(metrics_dir: str | Path, families: Sequence[str]) -> tuple[dict, dict]:
+    """``(score, finetune)``: ``{family: metrics}`` from ``metrics_dir/{score,finetune}/<family>.json``."""
+    metrics_dir = Path(metrics_dir)
+    out: tuple[dict, dict] = ({}, {})
+    for part, d in zip(("score", "finetune"), out):
+        for f in families:
+            path = metrics_dir / part / f"{f}.json"
+            if not path.exists():
+                raise FileNotFoundError(f"missing metrics file: {path} (run paradox_{part}@{f})")
+            d[f] = json.loads(path.read_text())
+    return out
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def _mean_sd(xs) -> tuple[float, float]:
+    xs = np.asarray(xs, dtype=float)
+    if xs.size == 0:
+        return float("nan"), float("nan")
+    return float(xs.mean()), float(xs.std(ddof=1)) if xs.size > 1 else 0.0
+
+
+def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
+               objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
+    """One row per (family, set), then the ``mean`` rows (averaged over the families that have the set).
+
+    Columns: ``family, set, label, n_ids, rm, rm_lo, rm_hi, step_validity`` and, per objective,
+    ``<obj>_avg, <obj>_sd`` (Avg@k in %, mean and sd over seeds) and ``<obj>_seeds`` (per-seed values).
+    Families whose sets are empty contribute no row.
+    """
+    rows = []
+    for fam in score:
+        sc, ft = score[fam].get("sets", {}), finetune.get(fam, {}).get("sets", {})
+        for s in SETS:
+            if s not in sc:
+                continue
+            r = {"family": fam, "set": s, "label": LABELS[s], "n_ids": score[fam].get("n_ids"),
+                 "rm": sc[s]["rm_score"], "rm_lo": sc[s]["rm_ci95"][0], "rm_hi": sc[s]["rm_ci95"][1],
+                 "step_validity": 100 * sc[s]["step_validity"]}
+            for o in objectives:
+                d = ft.get(s, {}).get(o)
+                per_seed = dict(zip(d["seeds"], d["per_seed"])) if d else {}
+                m, sd = _mean_sd(list(per_seed.values()))
+                r.update({f"{o}_avg": 100 * m, f"{o}_sd": 100 * sd, f"{o}_seeds": {k: 100 * v for k, v in per_seed.items()}})
+            rows.append(r)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    means = []
+    for s in SETS:
+        sub = df[df["set"] == s]
+        if sub.empty:
+            continue
+        r = {"family": MEAN, "set": s, "label": LABELS[s], "n_ids": int(sub["n_ids"].sum()), "rm": _mean(sub["rm"]),
+             "rm_lo": float("nan"), "rm_hi": float("nan"), "step_validity": _mean(sub["step_validity"])}
+        for o in objectives:
+            per = list(sub[f"{o}_seeds"])
+            seeds = sorted(set.intersection(*(set(p) for p in per))) if per and all(per) else []
+            by_seed = {k: float(np.mean([p[k] for p in per])) for k in seeds}
+            m, sd = _mean_sd(list(by_seed.values()))
+            r.update({f"{o}_avg": m, f"{o}_sd": sd, f"{o}_seeds": by_seed})
+        means.append(r)
+    return pd.concat([df, pd.DataFrame(means)], ignore_index=True)
+
+
+def _pm(m: float, sd: float, digits: int = 1) -> str:
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "n/a"
+    return f"{m:.{digits}f} ± {sd:.{digits}f}"
+
+
+def format_main_table(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), k: int | None = None) -> pd.DataFrame:
+    """Display strings: RM score with its 95% CI, step validity (%), ``<OBJ> Avg@k`` as ``mean ± sd``."""
+    if df.empty:
+        return pd.DataFrame()
+    at = f"Avg@{k}" if k else "Avg@k"
+    out = pd.DataFrame({
+        "family": df["family"],
+        "set": df["label"],
+        "RM score": [f"{r.rm:.2f}" + ("" if math.isnan(r.rm_lo) else f" [{r.rm_lo:.2f}, {r.rm_hi:.2f}]")
+                     for r in df.itertuples()],
+        "step validity (%)": [f"{v:.1f}" for v in df["step_validity"]],
+    })
+    for o in objectives:
+        out[f"{o.upper()} {at} (%)"] = [_pm(m, sd) for m, sd in zip(df[f"{o}_avg"], df[f"{o}_sd"])]
+    return out
+
+
+def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
+    """Every adjacent pair of the paper's orderings, per family (and ``mean``): does ``higher`` beat ``lower``?
+
+    Rows: ``family, metric, higher, lower, higher_value, lower_value, holds`` (strictly greater;
+    a pair with a missing value is left out).
+    """
+    chains = [("RM score", "rm", RM_ORDER)] + [(f"{o.upper()} Avg@k", f"{o}_avg", UTILITY_ORDER) for o in objectives]
+    rows = []
+    if df.empty:
+        return pd.DataFrame(columns=["family", "metric", "higher", "lower", "higher_value", "lower_value", "holds"])
+    for fam in dict.fromkeys(df["family"]):
+        sub = df[df["family"] == fam].set_index("set")
+        for metric, col, chain in chains:
+            for a, b in zip(chain, chain[1:]):
+                if a not in sub.index or b not in sub.index:
+                    continue
+                va, vb = float(sub.at[a, col]), float(sub.at[b, col])
+                if math.isnan(va) or math.isnan(vb):
+                    continue
+                rows.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
+                             "higher_value": va, "lower_value": vb, "holds": va > vb})
+    return pd.DataFrame(rows, columns=["family", "metric", "higher", "lower", "higher_value", "lower_value", "holds"])
+
+
+def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
+    """Markdown: per family and metric, whether the paper's ordering holds and, if not, which pairs break it."""
+    if checks.empty:
+        return "No ordering can be checked: no set has scores and utilities yet."
+    at = f"Avg@{k}" if k else "Avg@k"
+    lines = []
+    for fam in dict.fromkeys(checks["family"]):
+        name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
+        parts = []
+        for metric in dict.fromkeys(checks[checks["family"] == fam]["metric"]):
+            sub = checks[(checks["family"] == fam) & (checks["metric"] == metric)]
+            chain = " > ".join([sub.iloc[0]["higher"]] + list(sub["lower"]))
+            shown = metric.replace("Avg@k", at)
+            if sub["holds"].all():
+                parts.append(f"{shown}: **holds** ({chain})")
+            else:
+                bad = [f"{r.higher} {r.higher_value:.2f} ≤ {r.lower} {r.lower_value:.2f}" for r in sub.itertuples() if not r.holds]
+                parts.append(f"{shown}: **does not hold** ({chain} expected; " + "; ".join(bad) + ")")
+        lines.append(f"- {name}: " + " · ".join(parts))
+    n, held = len(checks), int(checks["holds"].sum())
+    lines.append(f"\n{held} of {n} pairwise comparisons agree with the paper.")
+    return "\n".join(lines)
+
+
+def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
+               objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
+    """Adaptation cost per (family, set): the base model's perplexity (global, Q1-Q4), token-shift
+    distance from its own samples, share of symbolic tokens, mean length, and utility (Avg@k %)."""
+    rows = []
+    for fam in score:
+        sc, ft = score[fam].get("sets", {}), finetune.get(fam, {}).get("sets", {})
+        for s in SETS:
+            if s not in sc:
+                continue
+            m = sc[s]
+            r = {"family": fam, "set": s, "label": LABELS[s], "ppl": m["ppl"],
+                 **{f"ppl_{q}": m.get(f"ppl_{q}") for q in QUARTERS},
+                 "tv_distance": m.get("tv_distance"), "symbolic_share": m.get("symbolic_share"),
+                 "mean_tokens": m.get("mean_tokens")}
+            for o in objectives:
+                d = ft.get(s, {}).get(o)
+                r[f"{o}_avg"] = 100 * d["avg"] if d else float("nan")
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation (average ranks for ties; ``nan`` when either side is constant)."""
+    rx, ry = pd.Series(list(x), dtype=float).rank(), pd.Series(list(y), dtype=float).rank()
+    if len(rx) != len(ry):
+        raise ValueError(f"x and y differ in length ({len(rx)} vs {len(ry)})")
+    if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd.DataFrame:
+    """Spearman correlation of ``x`` and ``y`` over the sets, per ``by`` group (``n`` sets each)."""
+    rows = []
+    for g, sub in df.groupby(by, sort=False):
+        sub = sub[[x, y]].dropna()
+        rho = spearman(sub[x], sub[y]) if len(sub) > 2 else float("nan")
+        rows.append({by: g, "n": len(sub), "spearman": rho})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["LABELS", "MEAN", "QUARTERS", "RM_ORDER", "SETS", "UTILITY_ORDER", "cost_table", "format_main_table",
+           "load_family_metrics", "main_table", "ordering_checks", "ordering_summary", "rank_correlation", "spearman"]

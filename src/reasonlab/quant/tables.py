@@ -1,0 +1,396 @@
+"""Tables and findings of the quantization report, built from the metrics the quant stages write.
+
+Pure pandas (no torch), tested on fixed inputs. The notebook ``notebooks/quant.ipynb`` only calls
+these and displays the results.
+
+Inputs (``metrics/quant/``): ``traces/<reasoner>.json`` (:func:`reasonlab.quant.pipeline.make_traces`),
+``ptq/<reasoner>.json`` (:func:`~reasonlab.quant.pipeline.run_ptq_grid`: the FP reference and every
+PTQ model) and ``qat/<reasoner>-w<bits>.json`` (:func:`~reasonlab.quant.pipeline.run_qat_grid`); curves
+from ``plots/quant/qat/<reasoner>-w<bits>/<run>/probe.tsv``.
+
+Accuracies are fractions in the frames and percentages (points) in the displayed tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "METHODS",
+    "load_results",
+    "results_frame",
+    "rq1_table",
+    "rq2_table",
+    "load_curves",
+    "convergence_table",
+    "recovery_table",
+    "size_table",
+    "findings",
+    "fmt_mean_sd",
+    "display_rq1",
+]
+
+#: Row order of the RQ1 table (FP reference, PTQ baselines, QAT objectives).
+METHODS = ("FP", "RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD")
+TIERS = ("easy", "medium", "hard")
+_RUN = re.compile(r"^(?P<objective>[a-z]+)-(?P<init>[a-z]+)-s(?P<seed>\d+)$")
+
+
+# ----------------------------------------------------------------------------- loading
+def _read_dir(path: Path) -> dict[str, dict]:
+    out = {}
+    for f in sorted(path.glob("*.json")) if path.is_dir() else []:
+        try:
+            out[f.stem] = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{f}: not valid JSON ({e})") from None
+    return out
+
+
+def load_results(metrics_dir: str | Path) -> dict[str, dict[str, dict]]:
+    """``{"traces": {reasoner: ...}, "ptq": {reasoner: ...}, "qat": {"<reasoner>-w<bits>": ...}}``."""
+    root = Path(metrics_dir)
+    res = {part: _read_dir(root / part) for part in ("traces", "ptq", "qat")}
+    if not res["ptq"]:
+        raise FileNotFoundError(f"no PTQ metrics under {root / 'ptq'} (run the quant_ptq stages first)")
+    return res
+
+
+def _tier_cols(m: Mapping[str, Any], tiers: Sequence[str]) -> dict[str, float]:
+    row: dict[str, float] = {}
+    for t in tiers:
+        tm = m.get(t) or {}
+        row[f"avg_{t}"] = tm.get("avg_at_k", np.nan)
+        row[f"greedy_{t}"] = tm.get("greedy", np.nan)
+        row[f"len_{t}"] = tm.get("mean_len_tokens", np.nan)
+    row["avg"] = m.get("avg_at_k", np.nan)
+    row["len"] = m.get("mean_len_tokens", np.nan)
+    return row
+
+
+def results_frame(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """One row per evaluated model (FP, each PTQ model, each QAT run).
+
+    Columns: ``reasoner, bits, method`` (one of :data:`METHODS`), ``objective, init, seed, rq1,
+    rq2, k``, per tier ``avg_<tier>`` (Avg@k), ``greedy_<tier>``, ``len_<tier>`` (mean output
+    tokens), ``avg`` and ``len`` (their tier means), ``weights_bytes``, ``size_bytes``,
+    ``probe_init``, ``probe_final``. FP has ``bits`` 32.
+    """
+    rows = []
+    for reasoner, d in results.get("ptq", {}).items():
+        reasoner = d.get("reasoner", reasoner)
+        for name, m in d["models"].items():
+            method = "FP" if name == "fp" else m["method"].upper()
+            rows.append({"reasoner": reasoner, "bits": int(m["bits"]), "method": method, "objective": None,
+                         "init": None, "seed": None, "rq1": False, "rq2": False, "k": d.get("k"),
+                         **_tier_cols(m, TIERS), "weights_bytes": m.get("weights_bytes"),
+                         "size_bytes": m.get("size_bytes"), "probe_init": np.nan, "probe_final": np.nan})
+    for d in results.get("qat", {}).values():
+        for m in d["runs"].values():
+            rows.append({"reasoner": d["reasoner"], "bits": int(d["bits"]), "method": f"QAT-{m['objective'].upper()}",
+                         "objective": m["objective"], "init": m["init"], "seed": m["seed"], "rq1": bool(m["rq1"]),
+                         "rq2": bool(m["rq2"]), "k": d.get("k"), **_tier_cols(m, TIERS),
+                         "weights_bytes": m.get("weights_bytes"), "size_bytes": m.get("size_bytes"),
+                         "probe_init": m.get("probe_init", np.nan), "probe_final": m.get("probe_final", np.nan)})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        raise ValueError("no results")
+    return df
+
+
+def _tiers_present(df: pd.DataFrame) -> list[str]:
+    return [t for t in TIERS if f"avg_{t}" in df and df[f"avg_{t}"].notna().any()]
+
+
+def _sd(x: pd.Series) -> float:
+    x = x.dropna()
+    return float(x.std(ddof=1)) if len(x) > 1 else np.nan
+
+
+# ----------------------------------------------------------------------------- RQ1
+def rq1_table(df: pd.DataFrame) -> pd.DataFrame:
+    """RQ1: per (reasoner, bits) block, rows FP, RTN, GPTQ, AWQ, QAT-SFT, QAT-KD (the RQ1 runs).
+
+    Columns: ``reasoner, bits, method, n`` (models averaged: seeds), per tier ``<tier>`` and
+    ``<tier>_sd`` (Avg@k in points, mean and sample s.d. over seeds), ``mean``/``mean_sd`` (tier
+    mean), ``len`` (mean output tokens) and, for QAT, ``init``.
+    """
+    tiers = _tiers_present(df)
+    fp = df[df.method == "FP"]
+    rows = []
+    for (reasoner, bits), block in df[df.method != "FP"].groupby(["reasoner", "bits"], sort=False):
+        parts = {"FP": fp[fp.reasoner == reasoner]}
+        for method in METHODS[1:4]:
+            parts[method] = block[block.method == method]
+        for method in METHODS[4:]:
+            parts[method] = block[(block.method == method) & block.rq1]
+        for method in METHODS:
+            sub = parts[method]
+            if sub.empty:
+                continue
+            row: dict[str, Any] = {"reasoner": reasoner, "bits": int(bits), "method": method, "n": len(sub),
+                                   "init": sub["init"].iloc[0] if method.startswith("QAT") else None}
+            for t in tiers:
+                row[t] = 100 * sub[f"avg_{t}"].mean()
+                row[f"{t}_sd"] = 100 * _sd(sub[f"avg_{t}"])
+            row["mean"] = 100 * sub["avg"].mean()
+            row["mean_sd"] = 100 * _sd(sub["avg"])
+            row["len"] = sub["len"].mean()
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.sort_values(["reasoner", "bits"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def fmt_mean_sd(mean: float, sd: float, digits: int = 1) -> str:
+    """``"33.5 ± 1.2"``, or ``"33.5"`` when the spread is undefined (one model)."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def display_rq1(table: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
+    """:func:`rq1_table` formatted for display (``mean ± s.d.`` strings)."""
+    tiers = [t for t in TIERS if t in table]
+    label = f"Avg@{k}" if k else "Avg@k"
+    out = table[["reasoner", "bits", "method", "n"]].copy()
+    out["bits"] = ["FP32" if b == 32 else f"W{b}" for b in table["bits"]]
+    for t in tiers + ["mean"]:
+        out[f"{label} {t}"] = [fmt_mean_sd(m, s) for m, s in zip(table[t], table[f"{t}_sd"])]
+    out["mean length (tokens)"] = [f"{v:.1f}" for v in table["len"]]
+    return out
+
+
+# ----------------------------------------------------------------------------- RQ2
+def rq2_table(df: pd.DataFrame, bits: int | None = None) -> pd.DataFrame:
+    """RQ2: QAT init x objective after the fixed budget (the RQ2 runs at ``bits``).
+
+    One row per (reasoner, init, objective): ``n`` seeds, ``mean``/``mean_sd`` (Avg@k tier mean,
+    points), ``probe_init``/``probe_final`` (probe accuracy at step 0 and at the end, points) and
+    ``ptq`` (the Avg@k of the init model itself, points; FP init starts from RTN's grid).
+    ``bits`` defaults to the bit width of the RQ2 runs.
+    """
+    q = df[df.rq2]
+    if q.empty:
+        return pd.DataFrame()
+    if bits is None:
+        bits = int(q.bits.iloc[0])
+    q = q[q.bits == bits]
+    start = df[df.method.isin(["RTN", "GPTQ", "AWQ"]) & (df.bits == bits)]
+    rows = []
+    for (reasoner, init, objective), sub in q.groupby(["reasoner", "init", "objective"], sort=False):
+        init_model = "RTN" if init == "fp" else init.upper()
+        ptq = start[(start.reasoner == reasoner) & (start.method == init_model)]["avg"]
+        rows.append({"reasoner": reasoner, "bits": bits, "init": init, "objective": objective, "n": len(sub),
+                     "mean": 100 * sub["avg"].mean(), "mean_sd": 100 * _sd(sub["avg"]),
+                     "probe_init": 100 * sub["probe_init"].mean(), "probe_final": 100 * sub["probe_final"].mean(),
+                     "ptq": 100 * ptq.iloc[0] if len(ptq) else np.nan})
+    order = {i: n for n, i in enumerate(("fp", "rtn", "gptq", "awq"))}
+    out = pd.DataFrame(rows)
+    return out.sort_values(["reasoner", "init", "objective"], key=lambda s: s.map(order) if s.name == "init" else s,
+                           kind="stable").reset_index(drop=True)
+
+
+def load_curves(plots_dir: str | Path) -> pd.DataFrame:
+    """Probe accuracy vs QAT step of every run: ``reasoner, bits, run, objective, init, seed, step, probe_acc``.
+
+    Reads ``<plots_dir>/qat/<reasoner>-w<bits>/<run>/probe.tsv`` (or ``<plots_dir>/<reasoner>-w<bits>/...``).
+    """
+    root = Path(plots_dir)
+    if (root / "qat").is_dir():
+        root = root / "qat"
+    frames = []
+    for f in sorted(root.glob("*-w*/*/probe.tsv")):
+        reasoner, _, bits = f.parent.parent.name.rpartition("-w")
+        m = _RUN.match(f.parent.name)
+        if not m or not bits.isdigit():
+            continue
+        c = pd.read_csv(f, sep="\t")
+        c = c.assign(reasoner=reasoner, bits=int(bits), run=f.parent.name, objective=m["objective"],
+                     init=m["init"], seed=int(m["seed"]))
+        frames.append(c)
+    cols = ["reasoner", "bits", "run", "objective", "init", "seed", "step", "probe_acc"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per (reasoner, bits, objective, init), mean over seeds of: probe accuracy at step 0 (``start``),
+    at the last step (``final``), its mean over the curve (``auc``: area under the accuracy-vs-step
+    curve / steps, trapezoidal), all in points, and ``steps_to_90``: the first step at which the
+    probe reaches 90% of its final value."""
+    rows = []
+    for key, run in curves.groupby(["reasoner", "bits", "objective", "init", "seed"], sort=False):
+        run = run.sort_values("step")
+        s, a = run["step"].to_numpy(float), run["probe_acc"].to_numpy(float)
+        auc = float(np.trapezoid(a, s) / (s[-1] - s[0])) if len(s) > 1 and s[-1] > s[0] else float(a[-1])
+        reach = s[a >= 0.9 * a[-1]]
+        rows.append(dict(zip(["reasoner", "bits", "objective", "init", "seed"], key),
+                         start=100 * a[0], final=100 * a[-1], auc=100 * auc,
+                         steps_to_90=float(reach[0]) if len(reach) else np.nan))
+    if not rows:
+        return pd.DataFrame(columns=["reasoner", "bits", "objective", "init", "n", "start", "final", "auc", "steps_to_90"])
+    per_seed = pd.DataFrame(rows)
+    out = per_seed.groupby(["reasoner", "bits", "objective", "init"], sort=False).agg(
+        n=("seed", "size"), start=("start", "mean"), final=("final", "mean"), auc=("auc", "mean"),
+        steps_to_90=("steps_to_90", "mean")).reset_index()
+    return out
+
+
+# ----------------------------------------------------------------------------- recovery and sizes
+def recovery_table(df: pd.DataFrame, bits: int | None = None) -> pd.DataFrame:
+    """Low-bit recovery per reasoner at ``bits`` (default: the lowest bit width present).
+
+    ``fp``, ``best_ptq`` (and ``best_ptq_method``), ``qat_sft``, ``qat_kd`` (RQ1 runs, mean over seeds):
+    Avg@k tier means in points; ``recovered_kd`` / ``recovered_sft`` = share of the PTQ loss
+    ``fp - best_ptq`` that QAT wins back (NaN when PTQ lost nothing).
+    """
+    if bits is None:
+        bits = int(df.loc[df.method != "FP", "bits"].min())
+    rows = []
+    for reasoner, sub in df.groupby("reasoner", sort=False):
+        fp = sub.loc[sub.method == "FP", "avg"]
+        ptq = sub[sub.method.isin(["RTN", "GPTQ", "AWQ"]) & (sub.bits == bits)]
+        if fp.empty or ptq.empty:
+            continue
+        best = ptq.loc[ptq["avg"].idxmax()]
+        row = {"reasoner": reasoner, "bits": bits, "fp": 100 * fp.iloc[0], "best_ptq": 100 * best["avg"],
+               "best_ptq_method": best["method"]}
+        for obj in ("sft", "kd"):
+            q = sub[(sub.method == f"QAT-{obj.upper()}") & sub.rq1 & (sub.bits == bits)]["avg"]
+            row[f"qat_{obj}"] = 100 * q.mean() if len(q) else np.nan
+            row[f"qat_{obj}_sd"] = 100 * _sd(q)
+            lost = row["fp"] - row["best_ptq"]
+            row[f"recovered_{obj}"] = (row[f"qat_{obj}"] - row["best_ptq"]) / lost if lost > 0 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def size_table(df: pd.DataFrame) -> pd.DataFrame:
+    """On-disk size per reasoner and format: FP32 and each bit width (packed checkpoints).
+
+    ``weights_kib`` (weight files), ``checkpoint_kib`` (whole directory, tokenizer included) and
+    ``compression`` = FP32 weight bytes / these weight bytes. Quantized sizes are the median over
+    the models of that bit width (PTQ and QAT exports share the packed format).
+    """
+    rows = []
+    for reasoner, sub in df.groupby("reasoner", sort=False):
+        fp = sub[sub.method == "FP"]
+        if fp.empty:
+            continue
+        fp_w = float(fp["weights_bytes"].iloc[0])
+        for bits, b in sorted(sub.groupby("bits"), key=lambda kv: -kv[0]):
+            w = float(b["weights_bytes"].median())
+            rows.append({"reasoner": reasoner, "format": "FP32" if bits == 32 else f"W{bits} (packed)",
+                         "weights_kib": w / 1024, "checkpoint_kib": float(b["size_bytes"].median()) / 1024,
+                         "compression": fp_w / w if w else np.nan})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- findings
+def _verdict(flags: Sequence[bool]) -> str:
+    if not flags:
+        return "n/a"
+    return "yes" if all(flags) else "partly" if any(flags) else "no"
+
+
+def findings(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, collapse_share: float = 0.5,
+             recover_share: float = 0.5) -> pd.DataFrame:
+    """Which of paper B's findings hold here, computed from the results (nothing hard-coded).
+
+    Columns ``finding`` (the paper's claim), ``evidence`` (the numbers, points) and ``holds``:
+    ``yes`` (in every block it applies to), ``partly`` (in some), ``no`` (in none) or ``n/a``
+    (no data). Criteria:
+
+    1. *2-bit PTQ collapses*: at the lowest bit width the best PTQ method keeps less than
+       ``collapse_share`` of the FP Avg@k.
+    2. *GPTQ beats RTN as PTQ* (why it is the better init): GPTQ > RTN at every (reasoner, bits).
+    3. *RQ1: KD beats SFT*: QAT-KD mean > QAT-SFT mean in each (reasoner, bits) block.
+    4. *RQ2: PTQ (GPTQ) init beats RTN and FP init*: for each (reasoner, objective) of the ablation.
+    5. *RQ2: PTQ init converges faster*: GPTQ-init probe curve has a higher area than FP- and
+       RTN-init curves, per (reasoner, objective).
+    6. *QAT recovers much of the low-bit loss*: QAT-KD wins back at least ``recover_share`` of the
+       FP - best-PTQ gap at the lowest bit width.
+    """
+    rows = []
+    rec = recovery_table(df)
+
+    # 1. collapse
+    flags, ev = [], []
+    for r in rec.itertuples():
+        flags.append(r.best_ptq < collapse_share * r.fp)
+        ev.append(f"{r.reasoner}: FP {r.fp:.1f} -> best W{r.bits} PTQ ({r.best_ptq_method}) {r.best_ptq:.1f}")
+    rows.append({"finding": f"Low-bit (W{int(rec.bits.iloc[0]) if len(rec) else '?'}) PTQ collapses "
+                            f"(best PTQ keeps < {collapse_share:.0%} of FP accuracy)",
+                 "evidence": "; ".join(ev), "holds": _verdict(flags)})
+
+    # 2. GPTQ vs RTN
+    flags, ev = [], []
+    ptq = df[df.method.isin(["RTN", "GPTQ"])]
+    for (reasoner, bits), b in ptq.groupby(["reasoner", "bits"], sort=False):
+        g, r_ = b.loc[b.method == "GPTQ", "avg"], b.loc[b.method == "RTN", "avg"]
+        if len(g) and len(r_):
+            flags.append(float(g.iloc[0]) > float(r_.iloc[0]))
+            ev.append(f"{reasoner} W{bits}: GPTQ {100 * g.iloc[0]:.1f} vs RTN {100 * r_.iloc[0]:.1f}")
+    rows.append({"finding": "GPTQ is a better PTQ than RTN", "evidence": "; ".join(ev), "holds": _verdict(flags)})
+
+    # 3. RQ1 KD > SFT
+    flags, ev = [], []
+    rq1 = df[df.rq1]
+    for (reasoner, bits), b in rq1.groupby(["reasoner", "bits"], sort=False):
+        kd, sft = b.loc[b.objective == "kd", "avg"], b.loc[b.objective == "sft", "avg"]
+        if len(kd) and len(sft):
+            flags.append(kd.mean() > sft.mean())
+            ev.append(f"{reasoner} W{bits}: KD {100 * kd.mean():.1f} vs SFT {100 * sft.mean():.1f}")
+    rows.append({"finding": "RQ1: KD beats SFT as the QAT objective", "evidence": "; ".join(ev),
+                 "holds": _verdict(flags)})
+
+    # 4. RQ2 final accuracy by init
+    flags, ev = [], []
+    rq2 = rq2_table(df)
+    if not rq2.empty:
+        for (reasoner, objective), b in rq2.groupby(["reasoner", "objective"], sort=False):
+            by = b.set_index("init")["mean"]
+            if "gptq" in by and any(i in by for i in ("fp", "rtn")):
+                others = [by[i] for i in ("fp", "rtn") if i in by]
+                flags.append(by["gptq"] > max(others))
+                ev.append(f"{reasoner} {objective}: " + ", ".join(f"{i} {v:.1f}" for i, v in by.items()))
+    rows.append({"finding": "RQ2: GPTQ init beats RTN and FP init after the same budget", "evidence": "; ".join(ev),
+                 "holds": _verdict(flags)})
+
+    # 5. RQ2 convergence
+    flags, ev = [], []
+    if curves is not None and not curves.empty and not rq2.empty:
+        conv = convergence_table(curves)
+        conv = conv[conv.bits == int(rq2.bits.iloc[0])]
+        for (reasoner, objective), b in conv.groupby(["reasoner", "objective"], sort=False):
+            by = b.set_index("init")["auc"]
+            if "gptq" in by and any(i in by for i in ("fp", "rtn")):
+                flags.append(by["gptq"] > max(by[i] for i in ("fp", "rtn") if i in by))
+                ev.append(f"{reasoner} {objective}: curve area " + ", ".join(f"{i} {v:.1f}" for i, v in by.items()))
+    rows.append({"finding": "RQ2: PTQ (GPTQ) init converges faster (higher accuracy-vs-step curve)",
+                 "evidence": "; ".join(ev), "holds": _verdict(flags)})
+
+    # 6. recovery
+    flags, ev = [], []
+    for r in rec.itertuples():
+        if not math.isnan(r.qat_kd):
+            gap = r.fp - r.best_ptq
+            flags.append(bool(gap > 0 and r.recovered_kd >= recover_share))
+            share = f"{r.recovered_kd:.0%} of the gap" if gap > 0 else "no gap"
+            ev.append(f"{r.reasoner} W{r.bits}: QAT-KD {r.qat_kd:.1f} vs best PTQ {r.best_ptq:.1f} ({share})")
+    rows.append({"finding": f"QAT recovers much (>= {recover_share:.0%}) of the low-bit PTQ loss",
+                 "evidence": "; ".join(ev), "holds": _verdict(flags)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,451 @@
+"""The paradox stages end to end on the smoke profile, the report's table helpers, the config.
+
+The smoke profile is shrunk further only where the paradox needs it: the families are pretrained
+for 300 steps (30 steps write no complete solution) so that rejection sampling finds a few correct
+traces, and the reward pool also uses the families' real failed samples.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json  # noqa: E402
+import runpy  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from reasonlab.params import ParamsError, parse_params  # noqa: E402
+from reasonlab.profiles import compose, write_params  # noqa: E402
+
+STAGES = ROOT / "stages"
+FAMILIES = ("qwen", "llama", "deepseek")
+OVERRIDES = [
+    "pretrain.steps=300", "pretrain.lr=0.01", "pretrain.ckpt_every=1000", "models.oracle.train.steps=30",
+    "paradox.problems.rft=64", "paradox.sample.reward_problems=24",
+    "paradox.reward.pool.rejected={small_corrupted: 0.5, oracle_corrupted: 0.2, rft_failed: 0.3}",
+]
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The CI box has 2 shared cores; two torch threads under contention thrash."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _stage(script: str, *args: str) -> None:
+    """Run ``stages/<script>`` in this process (as ``python stages/<script> args``), timing it."""
+    argv = sys.argv
+    sys.argv = [str(STAGES / script), *args]
+    t0 = time.perf_counter()
+    try:
+        runpy.run_path(str(STAGES / script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    name = script.removesuffix(".py") + (f"@{args[0]}" if args and not args[0].startswith("-") else "")
+    TIMES[name] = time.perf_counter() - t0
+
+
+def _run_all(fams) -> None:
+    _stage("paradox_oracle_modes.py", "--oracle", "models/oracle", "--out", "models/oracle_modes",
+           "--metrics", "metrics/paradox/oracle_modes.json", "--live", "plots/paradox/oracle_modes")
+    for f in fams:
+        _stage("paradox_sample.py", f, "--model", f"models/{f}", "--out", f"data/paradox/samples/{f}",
+               "--metrics", f"metrics/paradox/sample/{f}.json")
+    _stage("paradox_reward_model.py", "--samples", "data/paradox/samples", "--out", "models/reward_model",
+           "--metrics", "metrics/paradox/reward_model.json", "--live", "plots/paradox/reward_model")
+    for f in fams:
+        _stage("paradox_variants.py", f, "--oracle", "models/oracle_modes", "--samples", f"data/paradox/samples/{f}",
+               "--out", f"data/paradox/variants/{f}", "--metrics", f"metrics/paradox/variants/{f}.json")
+        _stage("paradox_score.py", f, "--model", f"models/{f}", "--reward", "models/reward_model",
+               "--samples", f"data/paradox/samples/{f}", "--variants", f"data/paradox/variants/{f}",
+               "--out", f"data/paradox/score/{f}", "--metrics", f"metrics/paradox/score/{f}.json")
+        _finetune(f)
+
+
+def _finetune(f: str) -> None:
+    _stage("paradox_finetune.py", f, "--model", f"models/{f}", "--variants", f"data/paradox/variants/{f}",
+           "--out", f"data/paradox/students/{f}", "--metrics", f"metrics/paradox/finetune/{f}.json",
+           "--plots", f"plots/paradox/finetune/{f}")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A working directory with the smoke world, the smoke models and every paradox stage run once."""
+    from reasonlab.models.pretrain import pretrain
+    from reasonlab.world.build import build_world
+
+    root = tmp_path_factory.mktemp("paradox")
+    data = compose("smoke", ROOT / "conf", OVERRIDES)
+    write_params(data, root / "params.yaml")
+    P = parse_params(data)
+    build_world(P.world, P.seed, root / "data" / "world")
+    t0 = time.perf_counter()
+    for m in (*FAMILIES, "oracle"):
+        pretrain(P, m, root / "data" / "world", root / "models" / m, ckpt_root=root / ".ckpt")
+    TIMES["pretrain (setup)"] = time.perf_counter() - t0
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        _run_all(FAMILIES)
+    finally:
+        os.chdir(cwd)
+    return root, P
+
+
+def _json(p: Path):
+    return json.loads(p.read_text())
+
+
+# --------------------------------------------------------------------------- the stages end to end
+
+
+def test_stages_write_their_outputs(repo):
+    root, P = repo
+    m = _json(root / "metrics/paradox/oracle_modes.json")
+    assert m["steps"] == P.paradox.oracle_modes.steps and set(m["held_out"]) >= {"synth", "refine", "style"}
+    assert (root / "models/oracle_modes/config.json").exists()
+    assert (root / "plots/paradox/oracle_modes/plots/metrics/loss.tsv").exists()
+    for f in FAMILIES:
+        s = _json(root / f"metrics/paradox/sample/{f}.json")
+        assert s["rft"]["n_problems"] == 64 and s["rft"]["n_samples"] == 64 * P.paradox.sample.n
+        assert s["reward"]["n_problems"] == 24
+        sc = _json(root / f"metrics/paradox/score/{f}.json")
+        ft = _json(root / f"metrics/paradox/finetune/{f}.json")
+        assert sc["n_ids"] == ft["n_ids"] == _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"]
+        assert set(ft["base"]) == {"avg", "easy", "medium"}
+    print("\nstage wall times (s):", {k: round(v, 1) for k, v in TIMES.items()})
+
+
+def test_five_sets_share_ids_and_oracle_sets_verify(repo):
+    from reasonlab.paradox.pipeline import role_problems
+    from reasonlab.paradox.variants import VARIANTS, assert_same_ids, load_variants
+    from reasonlab.world.verifier import verify
+
+    root, P = repo
+    by_pid = {p.pid: p for p in role_problems(root / "data/world", "rft", 64, P.paradox.problems.seed)}
+    sizes = {}
+    for f in FAMILIES:
+        sets = load_variants(root / f"data/paradox/variants/{f}")
+        assert tuple(sets) == VARIANTS
+        ids = assert_same_ids(sets)
+        sizes[f] = len(ids)
+        rft = _json(root / f"data/paradox/samples/{f}/rft.json")
+        assert set(ids) <= set(rft["traces"])  # only SLM-solvable problems
+        assert list(sets["slm_rft"]["solution"]) == [rft["traces"][pid]["text"] for pid in ids]
+        for v in ("oracle_refined", "oracle_synth", "reference", "style_aligned"):
+            assert all(verify(by_pid[pid], s).all_valid for pid, s in zip(sets[v]["pid"], sets[v]["solution"])), v
+    assert any(sizes.values()), f"no family solved anything: {sizes}"
+
+
+def test_reward_pool_composition_matches_params(repo):
+    root, P = repo
+    pc = P.paradox.reward.pool
+    m = _json(root / "metrics/paradox/reward_model.json")
+    assert m["pool"]["realised"] == {"chosen": dict(pc.chosen), "rejected": dict(pc.rejected)}
+    assert m["pool"]["n_pairs"] == pc.n_pairs and m["heldout_pairs"] == pc.eval_pairs
+    pool = _json(root / "models/reward_model/pool.json")
+    assert len(pool["pairs"]) == pc.n_pairs
+    n_failed = sum(p["rejected_source"] == "rft_failed" for p in pool["pairs"])
+    assert n_failed == round(pc.rejected["rft_failed"] * pc.n_pairs)
+    # the pool's problems are disjoint from the problems of the sets (the RM never saw them)
+    sets_pids = set().union(*(_json(root / f"data/paradox/samples/{f}/rft.json")["traces"] for f in FAMILIES))
+    assert not {p["pid"] for p in pool["pairs"]} & sets_pids
+    from reasonlab.paradox.pipeline import load_reward_model
+
+    rm, _ = load_reward_model(root / "models/reward_model")
+    assert type(rm).__name__.endswith("ForSequenceClassification")
+
+
+def test_scores_and_students(repo):
+    from reasonlab.paradox.pipeline import students
+
+    root, P = repo
+    ft_cfg = P.paradox.finetune
+    for f in FAMILIES:
+        sc = _json(root / f"metrics/paradox/score/{f}.json")
+        ft = _json(root / f"metrics/paradox/finetune/{f}.json")
+        recs = _json(root / f"data/paradox/students/{f}/students.json")
+        if sc["n_ids"] == 0:
+            assert sc["sets"] == {} and ft["sets"] == {} and recs["students"] == []
+            continue
+        for s, d in sc["sets"].items():
+            assert d["rm_ci95"][0] <= d["rm_score"] <= d["rm_ci95"][1]
+            assert 0 <= d["step_validity"] <= 1 and d["ppl"] > 1
+            assert min(d[f"ppl_q{i}"] for i in range(1, 5)) <= d["ppl"] <= max(d[f"ppl_q{i}"] for i in range(1, 5))
+        assert sc["sets"]["oracle_synth"]["step_validity"] == 1.0  # verified oracle output
+        assert len(recs["students"]) == len(students(P.paradox)) == 5 * len(ft_cfg.objectives) * len(ft_cfg.seeds)
+        assert {r["steps"] for r in recs["students"]} == {ft["steps"]}  # the same budget for every set
+        for s, objs in ft["sets"].items():
+            for o, d in objs.items():
+                seeds = [r for r in recs["students"] if r["set"] == s and r["objective"] == o]
+                vals = [r["avg_at_k"] for r in sorted(seeds, key=lambda r: r["seed"])]
+                assert d["per_seed"] == vals and d["avg"] == pytest.approx(sum(vals) / len(vals))
+        assert (root / f"plots/paradox/finetune/{f}/slm_rft-sft-s0/plots/metrics/loss.tsv").exists()
+
+
+def test_finetune_resumes_and_reuses_finished_students(repo, capsys):
+    root, _ = repo
+    f = next(f for f in FAMILIES if _json(root / f"metrics/paradox/score/{f}.json")["n_ids"])
+    before = _json(root / f"metrics/paradox/finetune/{f}.json")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        _finetune(f)
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "finished earlier: reusing" in out
+    after = _json(root / f"metrics/paradox/finetune/{f}.json")
+    assert after["sets"] == before["sets"]
+
+
+def test_report_notebook_renders(repo):
+    from reasonlab.report import run_notebook
+
+    root, P = repo
+    params = {"metrics_dir": str(root / "metrics/paradox"), "score_dir": str(root / "data/paradox/score"),
+              "students_dir": str(root / "data/paradox/students"), "families": list(P.paradox.families),
+              "objectives": list(P.paradox.finetune.objectives)}
+    page = run_notebook("paradox", root / "reports/paradox", params, notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    assert "Does the paper" in html and "agree with the paper" in html
+    assert (root / "reports/paradox/tables/paradox_main.csv").exists()
+    assert (root / "reports/paradox/figures/rm_vs_utility.png").exists()
+
+
+def test_empty_sets_flow_through(repo, tmp_path):
+    """With paradox.problems.min_ids=0 a family that solved nothing yields empty sets, not a crash."""
+    from reasonlab.paradox.pipeline import finetune_family, score_family
+    from reasonlab.paradox.rejection import RejectionResult
+    from reasonlab.paradox.variants import build_variants, load_variants, save_variants
+    from reasonlab.paradox.oracle import oracle_run, perfect_oracle
+
+    root, P = repo
+    import functools
+
+    vs = build_variants(RejectionResult({}, {}, {}), [], functools.partial(oracle_run, None, None, proposer=perfect_oracle))
+    save_variants(vs, tmp_path / "variants")
+    assert all(len(d) == 0 for d in load_variants(tmp_path / "variants").values())
+    sc = score_family(P, "qwen", root / "models/qwen", root / "models/reward_model", root / "data/world",
+                      root / "data/paradox/samples/qwen", tmp_path / "variants", tmp_path / "score")
+    assert sc["n_ids"] == 0 and sc["sets"] == {}
+    ft = finetune_family(P, "qwen", root / "models/qwen", root / "data/world", tmp_path / "variants",
+                         tmp_path / "students", tmp_path / "plots", ckpt_root=root / ".ckpt")
+    assert ft["sets"] == {} and "avg" in ft["base"]
+
+
+# --------------------------------------------------------------------------- the DVC fragment
+
+
+def test_fragment_stages_params_and_dag(tmp_path):
+    frag = yaml.safe_load((ROOT / "dvc.paradox.fragment.yaml").read_text())
+    stages = frag["stages"]
+    assert set(stages) == {"paradox_oracle_modes", "paradox_sample", "paradox_reward_model", "paradox_variants",
+                           "paradox_score", "paradox_finetune", "report_paradox"}
+    params = compose("tiny", ROOT / "conf")
+    for name, st in stages.items():
+        body = st.get("do", st)
+        for key in body.get("params", []):
+            node = params
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{name}: params key {key!r} not in params.yaml"
+                node = node[part]
+        script = body["cmd"].split()[1]
+        assert (ROOT / script).exists(), script
+    # fine-tuning params re-run only the fine-tuning (and the report)
+    uses_ft = [n for n, st in stages.items() if any(k.startswith("paradox.finetune") and k != "paradox.finetune.max_len"
+                                                   for k in st.get("do", st).get("params", []))]
+    assert uses_ft == ["paradox_finetune", "report_paradox"]
+    # merged into the real dvc.yaml, DVC accepts it and orders the stages
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc_yaml["stages"].update(stages)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    write_params(params, tmp_path / "params.yaml")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env=env, capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "dvc", "dag", "--dot", "paradox_finetune@qwen"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "paradox_variants@qwen" in r.stdout and "paradox_sample@qwen" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "dvc", "dag", "--dot", "report_paradox"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for s in ("paradox_reward_model", "paradox_score@llama", "paradox_finetune@deepseek", "paradox_sample@deepseek"):
+        assert s in r.stdout, s
+
+
+# --------------------------------------------------------------------------- table helpers
+
+
+def _fixed_metrics():
+    """Two families, two seeds; utility in [0, 1], RM scores arbitrary."""
+    def score(rm, sv, ppl):
+        return {"n_ids": 10, "sets": {s: {"rm_score": rm[i], "rm_ci95": [rm[i] - 0.1, rm[i] + 0.1], "step_validity": sv[i],
+                                          "ppl": ppl[i], **{f"ppl_q{q}": ppl[i] + q for q in range(1, 5)},
+                                          "tv_distance": 0.1 * i, "symbolic_share": 0.0, "mean_tokens": 20.0}
+                                      for i, s in enumerate(("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned"))}}
+
+    def ft(vals):  # vals[set] = (sft seeds, dft seeds)
+        return {"k": 16, "sets": {s: {o: {"avg": sum(v) / 2, "sd": 0.0, "per_seed": list(v), "seeds": [0, 1]}
+                                      for o, v in zip(("sft", "dft"), pair)} for s, pair in vals.items()}}
+
+    score_m = {"a": score([1.0, 1.5, 2.0, 0.5, 1.1], [0.9, 1, 1, 1, 1], [2, 6, 8, 5, 2.1]),
+               "b": score([1.2, 1.6, 1.4, 0.6, 1.0], [0.8, 1, 1, 1, 1], [3, 7, 9, 6, 3.2])}
+    ft_m = {"a": ft({"slm_rft": ((0.30, 0.34), (0.36, 0.38)), "oracle_refined": ((0.28, 0.30), (0.30, 0.32)),
+                     "oracle_synth": ((0.20, 0.22), (0.24, 0.26)), "reference": ((0.1, 0.1), (0.1, 0.1)),
+                     "style_aligned": ((0.40, 0.42), (0.40, 0.44))}),
+            "b": ft({"slm_rft": ((0.10, 0.14), (0.16, 0.18)), "oracle_refined": ((0.14, 0.14), (0.10, 0.12)),
+                     "oracle_synth": ((0.00, 0.02), (0.04, 0.06)), "reference": ((0.1, 0.1), (0.1, 0.1)),
+                     "style_aligned": ((0.20, 0.22), (0.20, 0.24))})}
+    return score_m, ft_m
+
+
+def test_main_table_means_and_sds_over_seeds():
+    from reasonlab.paradox.tables import MEAN, format_main_table, main_table
+
+    score_m, ft_m = _fixed_metrics()
+    df = main_table(score_m, ft_m)
+    assert len(df) == 15 and list(df["family"].unique()) == ["a", "b", MEAN]
+    r = df[(df.family == "a") & (df.set == "slm_rft")].iloc[0]
+    assert r.sft_avg == pytest.approx(32.0) and r.sft_sd == pytest.approx(math.sqrt(((30 - 32) ** 2 + (34 - 32) ** 2) / 1))
+    assert r.rm == 1.0 and r.step_validity == pytest.approx(90.0)
+    m = df[(df.family == MEAN) & (df.set == "slm_rft")].iloc[0]
+    # the family mean is taken per seed (seed 0: (30+10)/2 = 20, seed 1: (34+14)/2 = 24), then mean ± sd over seeds
+    assert m.sft_seeds == {0: pytest.approx(20.0), 1: pytest.approx(24.0)}
+    assert m.sft_avg == pytest.approx(22.0) and m.sft_sd == pytest.approx(math.sqrt(8))
+    assert m.rm == pytest.approx(1.1) and math.isnan(m.rm_lo)
+    show = format_main_table(df, k=16)
+    assert list(show.columns) == ["family", "set", "RM score", "step validity (%)", "SFT Avg@16 (%)", "DFT Avg@16 (%)"]
+    assert show.iloc[0]["RM score"] == "1.00 [0.90, 1.10]" and show.iloc[0]["SFT Avg@16 (%)"] == "32.0 ± 2.8"
+    assert show[show.family == MEAN].iloc[0]["RM score"] == "1.10"
+
+
+def test_ordering_checks_say_where_the_paper_holds():
+    from reasonlab.paradox.tables import main_table, ordering_checks, ordering_summary
+
+    score_m, ft_m = _fixed_metrics()
+    checks = ordering_checks(main_table(score_m, ft_m))
+    a = checks[checks.family == "a"]
+    assert a["holds"].all()  # family a follows the paper exactly
+    b = checks[checks.family == "b"].set_index(["metric", "higher"])
+    assert not b.loc[("RM score", "Oracle-Synthesized"), "holds"]  # 1.4 <= 1.6
+    assert b.loc[("RM score", "Oracle-Refined"), "holds"]
+    assert not b.loc[("SFT Avg@k", "SLM-RFT"), "holds"]  # 12 <= 14
+    assert b.loc[("DFT Avg@k", "SLM-RFT"), "holds"]  # 17 > 11
+    text = ordering_summary(checks, k=16)
+    assert "Family `a`: RM score: **holds**" in text
+    assert "Oracle-Synthesized 1.40 ≤ Oracle-Refined 1.60" in text
+    assert f"{int(checks['holds'].sum())} of {len(checks)} pairwise comparisons" in text
+    assert "SFT Avg@16" in text
+
+
+def test_cost_table_and_rank_correlation():
+    from reasonlab.paradox.tables import cost_table, rank_correlation, spearman
+
+    score_m, ft_m = _fixed_metrics()
+    cost = cost_table(score_m, ft_m)
+    assert len(cost) == 10 and cost.iloc[0]["ppl_q2"] == 4 and cost.iloc[0]["sft_avg"] == pytest.approx(32.0)
+    rc = rank_correlation(cost, "ppl", "sft_avg")
+    assert list(rc["family"]) == ["a", "b"] and (rc["spearman"] < 0).all()
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_tables_with_no_data():
+    from reasonlab.paradox.tables import cost_table, format_main_table, main_table, ordering_checks, ordering_summary
+
+    empty = {"x": {"n_ids": 0, "sets": {}}}
+    df = main_table(empty, {"x": {"sets": {}}})
+    assert df.empty and format_main_table(df).empty
+    assert "No ordering can be checked" in ordering_summary(ordering_checks(df))
+    assert cost_table(empty, {}).empty
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _smoke():
+    return compose("smoke", ROOT / "conf")
+
+
+@pytest.mark.parametrize("path, value, match", [
+    ("finetune.lr", -1.0, r"paradox\.finetune\.lr"),
+    ("finetune.epoch", 2, r"paradox\.finetune\.epoch: Extra inputs"),
+    ("finetune.objectives", ["sft", "kl"], r"paradox\.finetune\.objectives"),
+    ("finetune.seeds", [0, 0], r"paradox\.finetune.*seeds has duplicates"),
+    ("student_eval.k", 0, r"paradox\.student_eval\.k"),
+    ("sample.temperature", 0, r"paradox\.sample\.temperature"),
+    ("reward.pool.chosen", {"oracle": 0.5, "small": 0.2}, r"paradox\.reward\.pool.*chosen: shares must sum to 1"),
+    ("reward.pool.rejected", {"nope": 1.0}, r"paradox\.reward\.pool\.rejected\.nope"),
+    ("oracle_modes.kind_weights", {"typo": 1.0}, r"paradox\.oracle_modes\.kind_weights\.typo"),
+    ("templates.refine", "{problem} only", r"paradox\.templates.*refine: missing placeholders \['draft'\]"),
+    ("sample.reward_problems", 0, r"paradox.*rft_failed.*sample\.reward_problems"),
+])
+def test_config_errors_name_the_key(path, value, match):
+    d = _smoke()
+    node = d["paradox"]
+    *parents, leaf = path.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    if path == "sample.reward_problems":  # the smoke pool has no rft_failed share: use it
+        d["paradox"]["reward"]["pool"]["rejected"] = {"small_corrupted": 0.7, "rft_failed": 0.3}
+    with pytest.raises(ParamsError, match=match):
+        parse_params(d)
+
+
+def test_cross_section_checks_name_the_key(smoke_world):
+    from reasonlab.paradox.pipeline import check_paradox_params, role_problems
+
+    d = _smoke()
+    d["paradox"]["families"] = ["qwen", "mistral"]
+    with pytest.raises(ParamsError, match=r"paradox\.families: 'mistral' is not a models entry"):
+        check_paradox_params(parse_params(d))
+    d["paradox"]["families"] = ["qwen", "reasoner_s"]
+    with pytest.raises(ParamsError, match=r"paradox\.families: models\.reasoner_s has role 'reasoner'"):
+        check_paradox_params(parse_params(d))
+    with pytest.raises(ParamsError, match=r"paradox\.problems\.rft=10000 exceeds"):
+        role_problems(smoke_world, "rft", 10000, 0)
+    # the roles are disjoint and do not depend on each other's sizes
+    a = {p.pid for p in role_problems(smoke_world, "rft", 20, 0)}
+    b = {p.pid for p in role_problems(smoke_world, "reward", 20, 0)}
+    assert not a & b
+    assert [p.pid for p in role_problems(smoke_world, "rft", 10, 0)] == [p.pid for p in role_problems(smoke_world, "rft", 20, 0)][:10]
+
+
+def test_templates_default_to_the_library_and_grid_commands():
+    from reasonlab.paradox.grid import grid_commands
+    from reasonlab.paradox.oracle import PAPER_SYSTEM_PROMPT, PAPER_TEMPLATES
+
+    P = parse_params(compose("tiny", ROOT / "conf"))
+    assert P.paradox.templates.modes() == PAPER_TEMPLATES and P.paradox.templates.system == PAPER_SYSTEM_PROMPT
+    cmds = grid_commands([1e-3, 3e-4], [8])
+    assert cmds == ["dvc exp run --queue -n ft-lr1e-03-bs8 -S paradox.finetune.lr=0.001 -S paradox.finetune.batch_size=8",
+                    "dvc exp run --queue -n ft-lr3e-04-bs8 -S paradox.finetune.lr=0.0003 -S paradox.finetune.batch_size=8"]
+
+
+def test_finetune_budget_is_the_same_for_every_set():
+    from reasonlab.paradox.pipeline import finetune_steps, finetune_train_params
+
+    P = parse_params(_smoke())
+    assert finetune_steps(10, 1, 8) == 2 and finetune_steps(16, 1, 8) == 2 and finetune_steps(3, 2.5, 4) == 2
+    cfg = finetune_train_params(P.paradox, 40)
+    assert cfg.steps == 5 and cfg.batch_size == P.paradox.finetune.batch_size and cfg.lr == P.paradox.finetune.lr
+    with pytest.raises(ValueError, match="no examples"):
+        finetune_steps(0, 1, 8)

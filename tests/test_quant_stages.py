@@ -1,0 +1,353 @@
+"""The quant pipeline: its params, its run grid, its report tables, and its stages end to end on the smoke profile."""
+
+import copy
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT
+from reasonlab.params import ParamsError, parse_params
+from reasonlab.profiles import compose, write_params
+from reasonlab.quant import tables as T
+from reasonlab.quant.pipeline import check_quant_params, qat_runs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """2 shared cores: OpenMP with 2 threads stalls badly under contention."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _tiny() -> dict:
+    return compose("tiny", ROOT / "conf")
+
+
+# ----------------------------------------------------------------------------- params
+def test_profiles_compose_and_fit_the_reasoners():
+    for profile in ("tiny", "smoke"):
+        P = parse_params(compose(profile, ROOT / "conf"), profile)
+        qc = check_quant_params(P)
+        assert qc.qat.ablation.bits in qc.bits and len(qc.qat.seeds) >= 2
+        assert set(qc.qat.objectives) == {"sft", "kd"} and qc.qat.init == "gptq"
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda q: q["qat"].update(lr=-1), r"quant\.qat\.lr"),
+        (lambda q: q["qat"].update(stpes=3), r"quant\.qat\.stpes"),
+        (lambda q: q["qat"]["kd"].update(kind="kl"), r"quant\.qat\.kd\.kind"),
+        (lambda q: q["qat"].update(seeds=[0, 0]), r"quant\.qat\.seeds"),
+        (lambda q: q.update(bits=[5, 3]), r"quant\.bits"),
+        (lambda q: q["qat"]["ablation"].update(bits=8), r"quant\.qat\.ablation\.bits"),
+        (lambda q: q.update(methods=["rtn", "gptq"]), r"quant\.qat\.ablation\.inits.*awq"),
+        (lambda q: q["qat"]["ablation"].update(reasoners=["qwen"]), r"quant\.qat\.ablation\.reasoners"),
+        (lambda q: q["calib"].update(domain="wiki"), r"quant\.calib\.domain"),
+        (lambda q: q["eval"].update(k=0), r"quant\.eval\.k"),
+        (lambda q: q["traces"].update(max_per_problem=9), r"quant\.traces\.max_per_problem"),
+    ],
+)
+def test_bad_values_name_their_key(edit, key):
+    d = _tiny()
+    edit(d["quant"])
+    with pytest.raises(ParamsError, match=key):
+        parse_params(d)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda d: d["quant"].update(reasoners=["reasoner_s", "nope"]), r"quant\.reasoners.*'nope'"),
+        (lambda d: d["quant"].update(group_size=48), r"quant\.group_size=48.*models\.reasoner_s\.hidden"),
+    ],
+)
+def test_params_checked_against_models_name_their_key(edit, key):
+    d = _tiny()
+    edit(d)
+    with pytest.raises(ParamsError, match=key):
+        check_quant_params(parse_params(d))
+
+
+def test_qat_grid_rq1_everywhere_rq2_at_the_ablation_bits():
+    qc = parse_params(_tiny()).quant
+    ab = qc.qat.ablation
+    for reasoner in qc.reasoners:
+        for bits in qc.bits:
+            runs = qat_runs(qc, reasoner, bits)
+            rq1 = [r for r in runs if r.rq1]
+            assert {(r.objective, r.init, r.seed) for r in rq1} == {
+                (o, qc.qat.init, s) for o in qc.qat.objectives for s in qc.qat.seeds}
+            assert len({r.name for r in runs}) == len(runs)  # a run in both studies runs once
+            rq2 = {(r.objective, r.init, r.seed) for r in runs if r.rq2}
+            if bits == ab.bits and reasoner in qc.ablation_reasoners():
+                assert rq2 == {(o, i, s) for o in qc.qat.objectives for i in ab.inits for s in qc.ablation_seeds()}
+            else:
+                assert not rq2
+
+
+# ----------------------------------------------------------------------------- tables
+def _tier(avg, length=30.0):
+    return {"avg_at_k": avg, "greedy": avg, "mean_len_tokens": length}
+
+
+def _model(avgs, **extra):
+    m = {t: _tier(a) for t, a in zip(("easy", "medium", "hard"), avgs)}
+    return {**m, "avg_at_k": float(np.mean(avgs)), "mean_len_tokens": 30.0, **extra}
+
+
+@pytest.fixture()
+def fixed_results(tmp_path):
+    """Hand-made metrics: FP 0.6; W2 PTQ collapses; KD > SFT; GPTQ init best with SFT, not with KD; weak recovery."""
+    ptq = {"reasoner": "r", "k": 4, "models": {
+        "fp": _model([0.6, 0.6, 0.6], method="fp", bits=32, weights_bytes=4000, size_bytes=5000)}}
+    for bits, accs in ((3, {"rtn": 0.40, "gptq": 0.50, "awq": 0.45}), (2, {"rtn": 0.10, "gptq": 0.20, "awq": 0.05})):
+        for method, a in accs.items():
+            ptq["models"][f"{method}-w{bits}"] = _model([a] * 3, method=method, bits=bits,
+                                                       weights_bytes=250 * bits, size_bytes=1000 + 250 * bits)
+    qat = {}
+    for bits, base in ((3, 0.50), (2, 0.25)):
+        runs = {}
+        for seed, jitter in ((0, -0.02), (1, 0.02)):
+            for obj, bonus in (("sft", 0.0), ("kd", 0.1)):
+                runs[f"{obj}-gptq-s{seed}"] = _model([base + bonus + jitter] * 3, objective=obj, init="gptq", seed=seed,
+                                                     rq1=True, rq2=bits == 3 and seed == 0, weights_bytes=250 * bits,
+                                                     size_bytes=1000 + 250 * bits, probe_init=0.3, probe_final=0.5)
+        if bits == 3:
+            for init, sft, kd in (("fp", 0.30, 0.70), ("rtn", 0.35, 0.40)):
+                for obj, a in (("sft", sft), ("kd", kd)):
+                    runs[f"{obj}-{init}-s0"] = _model([a] * 3, objective=obj, init=init, seed=0, rq1=False, rq2=True,
+                                                      weights_bytes=750, size_bytes=1750, probe_init=0.1,
+                                                      probe_final=0.4)
+        qat[f"r-w{bits}"] = {"reasoner": "r", "bits": bits, "k": 4, "runs": runs}
+    for part, data in (("ptq", {"r": ptq}), ("qat", qat), ("traces", {"r": {"n_traces": 10}})):
+        for name, d in data.items():
+            (tmp_path / "metrics" / part).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "metrics" / part / f"{name}.json").write_text(json.dumps(d))
+    # probe curves: GPTQ init starts higher and stays higher than fp and rtn (both objectives)
+    for name, start in (("sft-gptq-s0", 0.5), ("kd-gptq-s0", 0.5), ("sft-fp-s0", 0.1), ("kd-fp-s0", 0.1),
+                        ("sft-rtn-s0", 0.2), ("kd-rtn-s0", 0.2)):
+        d = tmp_path / "plots" / "qat" / "r-w3" / name
+        d.mkdir(parents=True)
+        (d / "probe.tsv").write_text("step\tprobe_acc\n" + "".join(
+            f"{s}\t{min(1.0, start + 0.001 * s):.4f}\n" for s in (0, 10, 20)))
+    return tmp_path
+
+
+def test_tables_on_fixed_results(fixed_results):
+    df = T.results_frame(T.load_results(fixed_results / "metrics"))
+    assert len(df) == 1 + 6 + 8 + 4  # FP, PTQ, QAT at W3 (4 RQ1 + 4 extra RQ2), QAT at W2
+
+    t1 = T.rq1_table(df)
+    w3 = t1[t1.bits == 3].set_index("method")
+    assert list(w3.index) == list(T.METHODS)
+    assert w3.loc["FP", "mean"] == pytest.approx(60.0)
+    assert w3.loc["GPTQ", "easy"] == pytest.approx(50.0) and np.isnan(w3.loc["GPTQ", "easy_sd"])
+    assert w3.loc["QAT-KD", "mean"] == pytest.approx(60.0) and w3.loc["QAT-KD", "n"] == 2  # RQ1 runs only
+    assert w3.loc["QAT-SFT", "mean_sd"] == pytest.approx(100 * np.std([0.48, 0.52], ddof=1))
+    assert list(t1.bits.drop_duplicates()) == [3, 2]
+    shown = T.display_rq1(t1, 4)
+    assert shown.loc[(shown.bits == "W3") & (shown.method == "QAT-SFT"), "Avg@4 mean"].item() == "50.0 ± 2.8"
+
+    t2 = T.rq2_table(df).set_index(["init", "objective"])
+    assert t2.loc[("fp", "kd"), "mean"] == pytest.approx(70.0)
+    assert t2.loc[("gptq", "sft"), "mean"] == pytest.approx(48.0)  # seed 0 only
+    assert t2.loc[("fp", "sft"), "ptq"] == pytest.approx(40.0)  # FP init starts from RTN's grid
+    assert list(t2.index.get_level_values("init").drop_duplicates()) == ["fp", "rtn", "gptq"]
+
+    rec = T.recovery_table(df).iloc[0]
+    assert rec.bits == 2 and rec.best_ptq_method == "GPTQ" and rec.best_ptq == pytest.approx(20.0)
+    assert rec.qat_kd == pytest.approx(35.0) and rec.recovered_kd == pytest.approx((35 - 20) / (60 - 20))
+
+    sz = T.size_table(df).set_index("format")
+    assert sz.loc["FP32", "compression"] == pytest.approx(1.0)
+    assert sz.loc["W2 (packed)", "compression"] == pytest.approx(4000 / 500)
+
+    curves = T.load_curves(fixed_results / "plots")
+    assert len(curves) == 18 and set(curves.init) == {"fp", "rtn", "gptq"}
+    conv = T.convergence_table(curves).set_index(["objective", "init"])
+    assert conv.loc[("kd", "gptq"), "start"] == pytest.approx(50.0)
+    assert conv.loc[("kd", "gptq"), "auc"] == pytest.approx(51.0)
+    assert conv.loc[("sft", "fp"), "steps_to_90"] == 10.0  # 0.11 >= 0.9 * 0.12
+
+    fd = T.findings(df, curves).set_index("finding")["holds"]
+    assert fd[fd.index.str.startswith("Low-bit")].item() == "yes"       # 20 < 0.5 * 60
+    assert fd[fd.index.str.startswith("GPTQ is")].item() == "yes"       # 50 > 40, 20 > 10
+    assert fd[fd.index.str.contains("KD beats SFT")].item() == "yes"
+    assert fd[fd.index.str.contains("init beats")].item() == "partly"   # sft: gptq best; kd: fp init best
+    assert fd[fd.index.str.contains("converges faster")].item() == "yes"
+    assert fd[fd.index.str.startswith("QAT recovers")].item() == "no"   # 37.5% of the gap < 50%
+
+
+def test_findings_react_to_the_numbers(fixed_results):
+    """The verdicts are computed: flip KD and SFT and the RQ1 finding flips."""
+    df = T.results_frame(T.load_results(fixed_results / "metrics"))
+    swapped = df.copy()
+    qat = swapped.method.str.startswith("QAT")
+    swapped.loc[qat, "objective"] = swapped.loc[qat, "objective"].map({"kd": "sft", "sft": "kd"})
+    fd = T.findings(swapped).set_index("finding")["holds"]
+    assert fd[fd.index.str.contains("KD beats SFT")].item() == "no"
+    assert fd[fd.index.str.contains("converges faster")].item() == "n/a"  # no curves given
+
+
+# ----------------------------------------------------------------------------- stages end to end
+STAGES = ROOT / "stages"
+
+
+def _stage(script: str, *args: str) -> None:
+    argv = sys.argv
+    sys.argv = [str(STAGES / script), *args]
+    try:
+        runpy.run_path(str(STAGES / script), run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
+@pytest.fixture(scope="module")
+def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
+    """The quant stages on the smoke profile, in a scratch directory laid out like the repository."""
+    from reasonlab.models.pretrain import pretrain
+
+    root = tmp_path_factory.mktemp("quant_smoke")
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        write_params(compose("smoke", ROOT / "conf"), root / "params.yaml")
+        shutil.copytree(smoke_world, root / "data" / "world")
+        qc = smoke_params.quant
+        for r in qc.reasoners:
+            pretrain(smoke_params, r, "data/world", f"models/{r}", ckpt_root=".ckpt")
+            _stage("quant_traces.py", r, "--model", f"models/{r}", "--out", f"data/quant/traces/{r}.jsonl",
+                   "--metrics", f"metrics/quant/traces/{r}.json")
+            _stage("quant_ptq.py", r, "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
+                   "--out", f"models/quant/{r}/ptq", "--metrics", f"metrics/quant/ptq/{r}.json")
+            for b in qc.bits:
+                _stage("quant_qat.py", r, str(b), "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
+                       "--ptq", f"models/quant/{r}/ptq", "--out", f"models/quant/{r}/qat-w{b}",
+                       "--metrics", f"metrics/quant/qat/{r}-w{b}.json", "--plots", f"plots/quant/qat/{r}-w{b}")
+        yield root, qc
+    finally:
+        os.chdir(old)
+
+
+def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
+    from transformers import AutoModelForCausalLM
+
+    root, qc = smoke_quant
+    r = qc.reasoners[0]
+    traces = json.loads((root / f"metrics/quant/traces/{r}.json").read_text())
+    assert traces["n_traces"] > 0 and (root / f"data/quant/traces/{r}.jsonl").stat().st_size > 0
+
+    ptq = json.loads((root / f"metrics/quant/ptq/{r}.json").read_text())
+    assert set(ptq["models"]) == {"fp"} | {f"{m}-w{b}" for m in qc.methods for b in qc.bits}
+    for name, m in ptq["models"].items():
+        assert 0.0 <= m["avg_at_k"] <= 1.0 and set(qc.eval.tiers) <= set(m)
+        if name != "fp":
+            assert m["weights_bytes"] < ptq["models"]["fp"]["weights_bytes"]
+            assert m["reload_max_logit_diff"] <= 1e-4
+
+    low = min(qc.bits)
+    for b in qc.bits:
+        q = json.loads((root / f"metrics/quant/qat/{r}-w{b}.json").read_text())
+        runs = qat_runs(qc, r, b)
+        assert set(q["runs"]) == {run.name for run in runs}
+        for run in runs:
+            m = q["runs"][run.name]
+            assert m["export_max_logit_diff"] <= 1e-4 and m["weights_bytes"] < ptq["models"]["fp"]["weights_bytes"]
+            curve = pd.read_csv(root / f"plots/quant/qat/{r}-w{b}/{run.name}/probe.tsv", sep="\t")
+            assert curve.step.tolist() == sorted({0, *range(qc.qat.eval_every, qc.qat.steps + 1, qc.qat.eval_every),
+                                                 qc.qat.steps})
+            assert (root / f"plots/quant/qat/{r}-w{b}/{run.name}/loss.tsv").exists()
+    # a stock from_pretrained loads the exported QAT checkpoint (packed low-bit weights)
+    ckpt = root / f"models/quant/{r}/qat-w{low}/kd-gptq-s0"
+    cfg = json.loads((ckpt / "config.json").read_text())
+    assert cfg["quantization_config"]["config_groups"]["group_0"]["weights"]["num_bits"] == low
+    model = AutoModelForCausalLM.from_pretrained(str(ckpt))
+    assert model(input_ids=torch.tensor([[2, 5, 6]])).logits.isfinite().all()
+    # checkpoints stay out of git
+    assert (root / ".ckpt" / ".gitignore").read_text().strip() == "*"
+
+
+def test_rerunning_a_qat_stage_reuses_finished_runs(smoke_quant, capsys):
+    root, qc = smoke_quant
+    r, b = qc.reasoners[0], min(qc.bits)
+    metrics = root / f"metrics/quant/qat/{r}-w{b}.json"
+    before = json.loads(metrics.read_text())
+    capsys.readouterr()
+    _stage("quant_qat.py", r, str(b), "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
+           "--ptq", f"models/quant/{r}/ptq", "--out", f"models/quant/{r}/qat-w{b}",
+           "--metrics", str(metrics), "--plots", f"plots/quant/qat/{r}-w{b}")
+    out = capsys.readouterr().out
+    assert out.count("finished earlier") == len(before["runs"])
+    after = json.loads(metrics.read_text())
+    for name, m in before["runs"].items():
+        assert after["runs"][name]["avg_at_k"] == m["avg_at_k"]
+        assert after["runs"][name]["final_loss"] == m["final_loss"]
+
+
+def test_report_notebook_renders(smoke_quant):
+    from reasonlab.report import run_notebook
+
+    root, _ = smoke_quant
+    page = run_notebook("quant", root / "reports" / "quant",
+                        {"metrics_dir": str(root / "metrics/quant"), "plots_dir": str(root / "plots/quant")},
+                        notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    for heading in ("RQ1: QAT objective", "RQ2: QAT initialisation", "Low-bit recovery",
+                    "On-disk size", "Which of the paper"):
+        assert heading in html
+    figs = {p.stem for p in (root / "reports/quant/figures").glob("*.png")}
+    assert {"rq1_objective", "rq2_curves", "low_bit_recovery"} <= figs
+    assert (root / "reports/quant/tables/findings.csv").exists()
+
+
+def test_notebook_is_generated_from_its_source(tmp_path):
+    out = tmp_path / "quant.ipynb"
+    subprocess.run([sys.executable, str(ROOT / "tools/make_notebook.py"), str(ROOT / "notebooks/src/quant.py"), str(out)],
+                   check=True)
+    def cells(path):  # cell ids are random; compare kind, source and tags
+        return [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags"))
+                for c in json.loads(path.read_text())["cells"]]
+
+    assert cells(out) == cells(ROOT / "notebooks/quant.ipynb"), "regenerate notebooks/quant.ipynb"
+    assert all(not c.get("outputs") for c in json.loads((ROOT / "notebooks/quant.ipynb").read_text())["cells"])
+
+
+def test_dvc_fragment_expands_into_the_stages(tmp_path):
+    """The fragment's stages, added to dvc.yaml, resolve with the smoke params (foreach / matrix)."""
+    frag = yaml.safe_load((ROOT / "dvc.quant.fragment.yaml").read_text())
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    dvc["stages"].update(frag["stages"])
+    dvc["plots"] = dvc.get("plots", []) + frag["plots"]
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+    write_params(compose("smoke", ROOT / "conf"), tmp_path / "params.yaml")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = set(r.stdout.split())
+    qc = parse_params(compose("smoke", ROOT / "conf")).quant
+    expected = {f"quant_traces@{x}" for x in qc.reasoners} | {f"quant_ptq@{x}" for x in qc.reasoners}
+    expected |= {f"quant_qat@{x}-{b}" for x in qc.reasoners for b in qc.bits} | {"report_quant"}
+    assert expected <= names
+    # every params key a quant stage declares exists in params.yaml
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    for stage in frag["stages"].values():
+        for key in (stage.get("do", stage)).get("params", []):
+            node = params
+            for part in key.split("."):
+                assert part in node, key
+                node = node[part]
