@@ -113,6 +113,7 @@ def _json(p: Path):
 # --------------------------------------------------------------------------- the stages end to end
 
 
+@pytest.mark.slow
 def test_stages_write_their_outputs(repo):
     root, P = repo
     m = _json(root / "metrics/paradox/oracle_modes.json")
@@ -130,6 +131,7 @@ def test_stages_write_their_outputs(repo):
     print("\nstage wall times (s):", {k: round(v, 1) for k, v in TIMES.items()})
 
 
+@pytest.mark.slow
 def test_five_sets_share_ids_and_oracle_sets_verify(repo):
     from reasonlab.paradox.pipeline import role_problems
     from reasonlab.paradox.variants import VARIANTS, assert_same_ids, load_variants
@@ -151,6 +153,7 @@ def test_five_sets_share_ids_and_oracle_sets_verify(repo):
     assert any(sizes.values()), f"no family solved anything: {sizes}"
 
 
+@pytest.mark.slow
 def test_reward_pool_composition_matches_params(repo):
     root, P = repo
     pc = P.paradox.reward.pool
@@ -170,6 +173,7 @@ def test_reward_pool_composition_matches_params(repo):
     assert type(rm).__name__.endswith("ForSequenceClassification")
 
 
+@pytest.mark.slow
 def test_scores_and_students(repo):
     from reasonlab.paradox.pipeline import students
 
@@ -197,6 +201,7 @@ def test_scores_and_students(repo):
         assert (root / f"plots/paradox/finetune/{f}/slm_rft-sft-s0/plots/metrics/loss.tsv").exists()
 
 
+@pytest.mark.slow
 def test_finetune_resumes_and_reuses_finished_students(repo, capsys):
     root, _ = repo
     f = next(f for f in FAMILIES if _json(root / f"metrics/paradox/score/{f}.json")["n_ids"])
@@ -213,6 +218,7 @@ def test_finetune_resumes_and_reuses_finished_students(repo, capsys):
     assert after["sets"] == before["sets"]
 
 
+@pytest.mark.slow
 def test_report_notebook_renders(repo):
     from reasonlab.report import run_notebook
 
@@ -227,6 +233,7 @@ def test_report_notebook_renders(repo):
     assert (root / "reports/paradox/figures/rm_vs_utility.png").exists()
 
 
+@pytest.mark.slow
 def test_empty_sets_flow_through(repo, tmp_path):
     """With paradox.problems.min_ids=0 a family that solved nothing yields empty sets, not a crash."""
     from reasonlab.paradox.pipeline import finetune_family, score_family
@@ -251,6 +258,7 @@ def test_empty_sets_flow_through(repo, tmp_path):
 # --------------------------------------------------------------------------- the DVC fragment
 
 
+@pytest.mark.slow
 def test_fragment_stages_params_and_dag(tmp_path):
     frag = yaml.safe_load((ROOT / "dvc.paradox.fragment.yaml").read_text())
     stages = frag["stages"]

@@ -1,13 +1,11 @@
 """The quant pipeline: its params, its run grid, its report tables, and its stages end to end on the smoke profile."""
 
-import copy
 import json
 import os
 import runpy
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

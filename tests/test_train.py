@@ -85,3 +85,18 @@ def test_dft_loss_identities():
     manual = sum(p[0, t] * per_tok_grad[t] for t in range(5))
     g_row0 = torch.autograd.grad(dft_loss(logits, targets)[0].sum(), logits)[0]
     assert torch.allclose(g_row0, manual, atol=1e-6)
+
+
+def test_saved_model_tokenizer_round_trips_for_every_arch(smoke_params, smoke_world, tmp_path):
+    """Regression: AutoTokenizer on a qwen2 directory swapped in Qwen2's byte-level pre-tokenizer."""
+    from reasonlab.models.zoo import load_tokenizer_any, save_model_atomic
+
+    tok = load_tokenizer(smoke_world / "tokenizer")
+    text = "<bos> ann has 3 pens . <sol> ann = 3 + 4 = 7 ; #### 7"
+    for name in ("qwen", "llama", "deepseek", "reasoner_s"):
+        out = tmp_path / name
+        save_model_atomic(build_model(smoke_params.model(name), tok, 0), tok, out, {})
+        t2 = load_tokenizer_any(out)
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert t2(text, add_special_tokens=False)["input_ids"] == ids, name
+        assert t2.decode(ids) == text, name

@@ -26,8 +26,8 @@ save_table(df, out_dir, "base_accuracy")
 """),
 ("md", "## Accuracy by tier"),
 ("code", """show = df.assign(**{
-    f"Avg@{k} [95% CI]": [fmt_ci(r[f'Avg@{k}'], r.avg_lo, r.avg_hi) for r in df.itertuples()],
-    "greedy [95% CI]": [fmt_ci(r.greedy, r.greedy_lo, r.greedy_hi) for r in df.itertuples()],
+    f"Avg@{k} [95% CI]": [fmt_ci(v, lo, hi) for v, lo, hi in zip(df[f"Avg@{k}"], df.avg_lo, df.avg_hi)],
+    "greedy [95% CI]": [fmt_ci(v, lo, hi) for v, lo, hi in zip(df.greedy, df.greedy_lo, df.greedy_hi)],
 })[["model", "tier", f"Avg@{k} [95% CI]", "greedy [95% CI]", f"pass@{k}", "mean_len_tokens", "step_validity", "n"]]
 display(Markdown(show.to_markdown(index=False, floatfmt=".1f")))
 """),

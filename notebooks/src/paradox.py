@@ -167,12 +167,15 @@ for f in families:
     r = s["rft"]
     rows.append({"family": f, "problems": r["n_problems"], "samples": r["n_samples"], "pass rate (%)": 100 * r["pass_rate"],
                  "solvable": r["solvable"], "fully valid RFT traces (%)": 100 * r["valid_trace_fraction"],
-                 "kept in all five sets": v["n_ids"],
+                 "kept in all five sets": v["n_ids"], "oracle": v.get("proposer", "model"),
                  **{f"oracle {m} pass (%)": 100 * o["pass_rate"] for m, o in v["oracle"].items()}})
 made = pd.DataFrame(rows)
 if not made.empty:
     save_table(made, out_dir, "sets_made")
     display(Markdown(made.to_markdown(index=False, floatfmt=".1f")))
+    if (made["oracle"] == "perfect").any():
+        display(Markdown("*oracle = perfect*: the refined, synthesized and style-aligned sets are the world's exact "
+                         "targets (an ideal oracle, `paradox.oracle_run.proposer: perfect`), not outputs of `models/oracle_modes`."))
 om = read(Path(metrics_dir) / "oracle_modes.json")
 if om and "held_out" in om:
     ho = om["held_out"]

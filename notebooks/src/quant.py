@@ -66,7 +66,7 @@ for ax, reasoner in zip(axes[0], reasoners):
     for j, m in enumerate(methods):
         s = sub[sub.method == m].set_index("bits").reindex(bits)
         ax.bar(np.arange(len(bits)) + (j - (len(methods) - 1) / 2) * w, s["mean"], w,
-               yerr=s["mean_sd"].fillna(0), capsize=2, label=m)
+               yerr=s["mean_sd"], capsize=2, label=m)
     fp = t1[(t1.reasoner == reasoner) & (t1.method == "FP")]["mean"]
     if len(fp):
         ax.axhline(fp.iloc[0], color="k", ls="--", lw=1, label="FP")
@@ -74,15 +74,16 @@ for ax, reasoner in zip(axes[0], reasoners):
     ax.set_title(reasoner)
     ax.set_ylabel(f"Avg@{k}, mean over tiers (%)")
     ax.spines[["top", "right"]].set_visible(False)
-axes[0][-1].legend(fontsize=8, frameon=False)
+axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
 save_figure(fig, out_dir, "rq1_objective")
 """),
 ("md", """## RQ2: QAT initialisation
 
 QAT from the full-precision weights (`fp`: min-max grid, i.e. RTN's grid without its rounding), RTN, GPTQ and
-AWQ, with each objective, after the same number of steps. `ptq` is the accuracy of the initial quantized model,
-`probe` columns are the greedy probe accuracy (a fixed subset of each tier) at step 0 and at the end."""),
+AWQ, with each objective, after the same number of steps. `ptq` is the Avg@k of the initial quantized model
+(for `fp`: RTN's grid), `probe` columns are the probe accuracy (Avg@k on the first problems of some tiers, the same
+samples seeds at every step) at step 0 and at the end."""),
 ("code", """t2 = rq2_table(df)
 if t2.empty:
     display(Markdown("_No RQ2 runs in these results._"))
@@ -110,13 +111,13 @@ else:
         ax.set_title(f"{reasoner}, QAT-{objective.upper()}, W{int(t2.bits.iloc[0])}")
         ax.set_xlabel("QAT step")
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0][0].set_ylabel("probe accuracy, greedy (%)")
-    axes[0][-1].legend(fontsize=8, frameon=False)
+    axes[0][0].set_ylabel("probe Avg@k (%)")
+    axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     save_figure(fig, out_dir, "rq2_curves")
     conv = convergence_table(cur)
     save_table(conv, out_dir, "rq2_convergence")
-    display(Markdown("Convergence (probe accuracy, %; `auc` = mean accuracy over the curve; "
+    display(Markdown("Convergence (probe Avg@k, %; `auc` = mean accuracy over the curve; "
                      "`steps_to_90` = first step reaching 90% of the final value):"))
     display(Markdown(conv.to_markdown(index=False, floatfmt=".1f")))
 """),
@@ -132,12 +133,12 @@ ms = [m for m in ("FP", "RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD") if m in set(l
 w = 0.8 / len(ms)
 for j, m in enumerate(ms):
     s = low[low.method == m].drop_duplicates("reasoner").set_index("reasoner").reindex(rs)
-    ax.bar(np.arange(len(rs)) + (j - (len(ms) - 1) / 2) * w, s["mean"], w, yerr=s["mean_sd"].fillna(0),
+    ax.bar(np.arange(len(rs)) + (j - (len(ms) - 1) / 2) * w, s["mean"], w, yerr=s["mean_sd"],
            capsize=2, label=m if m == "FP" else f"{m} W{bits}")
 ax.set_xticks(np.arange(len(rs)), rs)
 ax.set_ylabel(f"Avg@{k}, mean over tiers (%)")
-ax.set_title(f"W{bits}: PTQ collapses, QAT recovers")
-ax.legend(fontsize=8, frameon=False)
+ax.set_title(f"W{bits}: PTQ vs QAT (FP for reference)")
+ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 ax.spines[["top", "right"]].set_visible(False)
 fig.tight_layout()
 save_figure(fig, out_dir, "low_bit_recovery")

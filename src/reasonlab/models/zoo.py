@@ -19,6 +19,7 @@ from transformers import (
     GPTNeoXConfig,
     LlamaConfig,
     PreTrainedModel,
+    PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen3Config,
 )
@@ -77,6 +78,18 @@ def load_causal_lm(path_or_id: str | Path, dtype=torch.float32, **kw) -> PreTrai
 
 
 def load_tokenizer_any(path_or_id: str | Path):
+    """The tokenizer of a local model directory or (paper profile) a hub id.
+
+    A local directory is loaded with ``PreTrainedTokenizerFast``, which uses its ``tokenizer.json``
+    exactly. ``AutoTokenizer`` would pick the class of the model's architecture and, for ``qwen2``,
+    replace the world's word-level pre-tokenizer and decoder with Qwen2's byte-level ones
+    (``'ann has 3'`` -> ``'annhas3'``): every prompt would be garbled.
+    """
+    p = Path(path_or_id)
+    if p.is_dir():
+        if not (p / "tokenizer.json").exists():
+            raise FileNotFoundError(f"no tokenizer.json in {p}")
+        return PreTrainedTokenizerFast.from_pretrained(str(p))
     return AutoTokenizer.from_pretrained(str(path_or_id))
 
 

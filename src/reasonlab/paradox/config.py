@@ -260,7 +260,7 @@ class StudentEvalConfig(Strict):
 class GridConfig(Strict):
     """The robustness grid, run as DVC experiments (``python -m reasonlab.paradox.grid``)."""
 
-    lr: list[float] = Field(default_factory=lambda: [3e-4, 1e-3, 3e-3])
+    lr: list[float] = Field(default_factory=lambda: [1e-4, 3e-4, 1e-3])
     batch_size: list[int] = Field(default_factory=lambda: [8, 16, 32])
 
     @model_validator(mode="after")

@@ -204,7 +204,7 @@ def train_oracle_modes(P: Params, oracle_dir: str | Path, world_dir: str | Path,
                        live_dir: str | Path | None = None, ckpt_root: str | Path = ".ckpt") -> dict:
     """Stage ``paradox_oracle_modes``: fine-tune the base oracle on its three prompted modes."""
     from ..models.zoo import save_model_atomic
-    from .oracle import MODES, mode_training_examples, oracle_run, sample_draft
+    from .oracle import MODES, mode_training_examples, oracle_run, sample_draft, tokenizer_max_number
 
     setup_threads()
     pc = check_paradox_params(P)
@@ -230,7 +230,8 @@ def train_oracle_modes(P: Params, oracle_dir: str | Path, world_dir: str | Path,
     modes_eval = {}
     if eval_p:
         rng_drafts = [sample_draft(p, np.random.default_rng([P.seed, 97, i]), dict(om.kind_weights),
-                                   const_range=const_range) for i, p in enumerate(eval_p)]
+                                   max_value=tokenizer_max_number(tok), const_range=const_range)
+                      for i, p in enumerate(eval_p)]
         drafts = [d.text for d in rng_drafts]
         for mode in MODES:
             r = oracle_run(model, tok, mode, eval_p, None if mode == "synth" else drafts, seed=P.seed, max_retries=0,
@@ -427,7 +428,8 @@ def make_variants(P: Params, family: str, oracle_dir: str | Path, world_dir: str
     save_variants(vs, tmp)
     replace_dir(tmp, Path(out))
     r = vs.report
-    return {"family": family, "n_solvable": r["n_solvable"], "n_ids": r["n_kept"], "n_dropped": r["n_dropped"],
+    return {"family": family, "proposer": orc.proposer, "n_solvable": r["n_solvable"], "n_ids": r["n_kept"],
+            "n_dropped": r["n_dropped"],
             "kept_fraction": r["n_kept"] / r["n_solvable"] if r["n_solvable"] else 0.0,
             "dropped_by_mode": r["dropped_by_mode"],
             "oracle": {m: {k: s[k] for k in ("pass_rate", "first_try_pass_rate", "attempts")} for m, s in r["oracle"].items()},

@@ -81,10 +81,13 @@ class KDConfig(Strict):
 
 
 class ProbeConfig(Strict):
-    """Accuracy-vs-step probe: greedy accuracy on the first ``n_problems`` of each tier."""
+    """Accuracy-vs-step probe: Avg@k (``k`` samples at ``temperature``; 0 = greedy) on the first
+    ``n_problems`` of each tier, with the same sampling seed at every step."""
 
     n_problems: int = Field(gt=0)
     tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
+    k: int = Field(default=4, ge=1)
+    temperature: float = Field(default=1.0, ge=0)
     max_new_tokens: int = Field(default=160, gt=0)
 
     @model_validator(mode="after")

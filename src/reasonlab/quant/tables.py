@@ -331,7 +331,9 @@ def findings(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, collapse_s
     flags, ev = [], []
     for r in rec.itertuples():
         flags.append(r.best_ptq < collapse_share * r.fp)
-        ev.append(f"{r.reasoner}: FP {r.fp:.1f} -> best W{r.bits} PTQ ({r.best_ptq_method}) {r.best_ptq:.1f}")
+        low = df[(df.reasoner == r.reasoner) & (df.bits == r.bits) & df.method.isin(["RTN", "GPTQ", "AWQ"])]
+        each = ", ".join(f"{m.method} {100 * m.avg:.1f}" for m in low.itertuples())
+        ev.append(f"{r.reasoner}: FP {r.fp:.1f} -> W{r.bits} PTQ {each}")
     rows.append({"finding": f"Low-bit (W{int(rec.bits.iloc[0]) if len(rec) else '?'}) PTQ collapses "
                             f"(best PTQ keeps < {collapse_share:.0%} of FP accuracy)",
                  "evidence": "; ".join(ev), "holds": _verdict(flags)})
