@@ -8,6 +8,7 @@ from reasonlab.report import run_notebook, write_index
 NOTEBOOK_PARAMS = {
     "base_models": lambda P: {"eval_dir": "metrics/eval", "pretrain_dir": "metrics/pretrain", "world_dir": "data/world",
                               "sample_index": P.report.sample_pid},
+    "quant": lambda P: {"metrics_dir": "metrics/quant", "plots_dir": "plots/quant"},
 }
 
 

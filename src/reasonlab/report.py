@@ -11,6 +11,8 @@ import pandas as pd
 
 REPORTS = {  # report name -> title, in index order
     "base_models": "Base models: accuracy by tier (foundation)",
+    "paradox": "The Quality-Utility Paradox: RM score vs fine-tuned utility, adaptation cost",
+    "quant": "Low-bit QAT: objective (RQ1), PTQ-init ablation (RQ2), 2-bit recovery",
 }
 
 
