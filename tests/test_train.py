@@ -61,7 +61,7 @@ def test_resume_from_checkpoint_reaches_the_same_state(smoke_params, smoke_world
     train(part, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b", max_steps=5)  # "interrupted"
     resumed = build_model(spec, tok, 0)  # a fresh process would start from scratch weights
     stats = train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
-    assert stats["resumed_from"] == 4  # last checkpoint before the interruption
+    assert stats["resumed_from"] == 5  # the checkpoint written when the first run stopped
     for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-6), n
 
