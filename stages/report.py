@@ -8,6 +8,9 @@ from reasonlab.report import run_notebook, write_index
 NOTEBOOK_PARAMS = {
     "base_models": lambda P: {"eval_dir": "metrics/eval", "pretrain_dir": "metrics/pretrain", "world_dir": "data/world",
                               "sample_index": P.report.sample_pid},
+    "paradox": lambda P: {"metrics_dir": "metrics/paradox", "score_dir": "data/paradox/score",
+                          "students_dir": "data/paradox/students", "families": list(P.paradox.families),
+                          "objectives": list(P.paradox.finetune.objectives)},
     "quant": lambda P: {"metrics_dir": "metrics/quant", "plots_dir": "plots/quant"},
 }
 

@@ -83,7 +83,8 @@ def grouped_bars(df: pd.DataFrame, value: str, lo: str, hi: str, group: str, hue
     for j, h in enumerate(hues):
         sub = df[df[hue] == h].set_index(group).reindex(groups)
         x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * w
-        err = np.vstack([sub[value] - sub[lo], sub[hi] - sub[value]])
+        # clip: an interval bound can sit a rounding error past its point estimate (e.g. Wilson at p=0)
+        err = np.clip(np.vstack([sub[value] - sub[lo], sub[hi] - sub[value]]), 0, None)
         ax.bar(x, sub[value], w, yerr=err, capsize=3, label=str(h))
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_ylabel(ylabel)

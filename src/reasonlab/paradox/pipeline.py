@@ -177,17 +177,7 @@ def _ckpt_root(ckpt_root: str | Path) -> Path:
 
 
 def load_tok(path_or_id: str | Path):
-    """The tokenizer of a model directory or hub id.
-
-    A local directory with a ``tokenizer.json`` is loaded as the world's ``PreTrainedTokenizerFast``:
-    ``AutoTokenizer`` (transformers 5) picks the tokenizer class from the model's ``config.json``
-    (e.g. ``Qwen2Tokenizer``), whose byte-level pre-tokenizer mangles the world's word-level vocabulary.
-    """
-    p = Path(path_or_id)
-    if (p / "tokenizer.json").exists():
-        from ..world.tokenizer import load_tokenizer
-
-        return load_tokenizer(p)
+    """The tokenizer of a model directory or hub id (:func:`reasonlab.models.zoo.load_tokenizer_any`)."""
     from ..models.zoo import load_tokenizer_any
 
     return load_tokenizer_any(path_or_id)
