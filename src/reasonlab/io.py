@@ -53,3 +53,13 @@ def setup_threads() -> None:
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(os.cpu_count() or 1)
+
+
+def ckpt_root(path: str | Path = ".ckpt") -> Path:
+    """The checkpoint folder (outside DVC outs), created with a ``.gitignore`` so nothing in it reaches git."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return root

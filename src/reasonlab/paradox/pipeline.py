@@ -48,6 +48,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from ..io import ckpt_root as ckpt_root_dir
 from ..evaluate import evaluate_tier, mean_sd, tiny_items
 from ..io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_json
 from ..models.train import train
@@ -168,12 +169,7 @@ def digest(path: str | Path) -> str:
 
 
 def _ckpt_root(ckpt_root: str | Path) -> Path:
-    root = Path(ckpt_root)
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"  # checkpoints must never show up in git (or be copied by tests)
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    return root
+    return ckpt_root_dir(ckpt_root)
 
 
 def load_tok(path_or_id: str | Path):

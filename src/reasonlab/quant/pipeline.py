@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io import ckpt_root as ckpt_root_dir
 from ..evaluate import EvalItem, evaluate_tier, tiny_items
 from ..generate import SamplingConfig, generate
 from ..io import fresh_tmp_dir, params_hash, replace_dir, write_json
@@ -514,12 +515,7 @@ def _write_curve(path: Path, curve: Mapping[int, float]) -> None:
 
 
 def _ckpt_root(ckpt_root: str | Path) -> Path:
-    root = Path(ckpt_root)
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"  # checkpoints must never show up in git (or be copied by tests)
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    return root
+    return ckpt_root_dir(ckpt_root)
 
 
 def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, world_dir: str | Path,
