@@ -355,7 +355,16 @@ def test_ordering_checks_say_where_the_paper_holds():
     assert b.loc[("RM score", "Oracle-Refined"), "holds"]
     assert not b.loc[("SFT Avg@k", "SLM-RFT"), "holds"]  # 12 <= 14
     assert b.loc[("DFT Avg@k", "SLM-RFT"), "holds"]  # 17 > 11
+    # uncertainty: a 9-point gap over seeds with sd ~2 is clear, a 3-point one with sd ~2.8 is not
+    sft_a = checks[(checks.family == "a") & (checks.metric == "SFT Avg@k")].set_index("higher")
+    assert sft_a.at["Style-Aligned", "diff"] == pytest.approx(9.0)
+    assert sft_a.at["Style-Aligned", "se"] == pytest.approx(math.sqrt((2 ** 0.5) ** 2 / 2 + (8 ** 0.5) ** 2 / 2))
+    assert sft_a.at["Style-Aligned", "clear"] and not sft_a.at["SLM-RFT", "clear"]
+    rm_a = checks[(checks.family == "a") & (checks.metric == "RM score")].set_index("higher")
+    assert rm_a.at["Oracle-Synthesized", "se"] == pytest.approx(math.sqrt(2) * 0.1 / 1.96)
+    assert rm_a.at["Oracle-Synthesized", "clear"]  # 0.5 apart, CIs of +-0.1
     text = ordering_summary(checks, k=16)
+    assert "SLM-RFT > Oracle-Refined (within noise)" in text
     assert "Family `a`: RM score: **holds**" in text
     assert "Oracle-Synthesized 1.40 ≤ Oracle-Refined 1.60" in text
     assert f"{int(checks['holds'].sum())} of {len(checks)} pairwise comparisons" in text

@@ -127,16 +127,26 @@ def format_main_table(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft
     return out
 
 
-def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
+CHECK_COLUMNS = ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds", "clear"]
+
+
+def _se(sd: float, n: int) -> float:
+    return sd / math.sqrt(n) if n > 1 and not math.isnan(sd) else float("nan")
+
+
+def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), z: float = 2.0) -> pd.DataFrame:
     """Every adjacent pair of the paper's orderings, per family (and ``mean``): does ``higher`` beat ``lower``?
 
-    Rows: ``family, metric, higher, lower, higher_value, lower_value, holds`` (strictly greater;
-    a pair with a missing value is left out).
+    Rows: :data:`CHECK_COLUMNS`. ``holds``: strictly greater. ``diff`` = higher - lower and ``se`` its
+    standard error: for Avg@k ``sqrt(sd_a^2/n_a + sd_b^2/n_b)`` over seeds (Welch); for the RM score
+    from the 95% CIs (half-width / 1.96; NaN for the ``mean`` rows). ``clear``: ``|diff| > z * se``,
+    i.e. the comparison (either way) is larger than the seed / sampling noise. A pair with a missing
+    value is left out.
     """
     chains = [("RM score", "rm", RM_ORDER)] + [(f"{o.upper()} Avg@k", f"{o}_avg", UTILITY_ORDER) for o in objectives]
     rows = []
     if df.empty:
-        return pd.DataFrame(columns=["family", "metric", "higher", "lower", "higher_value", "lower_value", "holds"])
+        return pd.DataFrame(columns=CHECK_COLUMNS)
     for fam in dict.fromkeys(df["family"]):
         sub = df[df["family"] == fam].set_index("set")
         for metric, col, chain in chains:
@@ -146,16 +156,35 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
                 va, vb = float(sub.at[a, col]), float(sub.at[b, col])
                 if math.isnan(va) or math.isnan(vb):
                     continue
+                if col == "rm":
+                    hw = [(float(sub.at[x, "rm_hi"]) - float(sub.at[x, "rm_lo"])) / 2 / 1.96 for x in (a, b)]
+                    se = math.sqrt(hw[0] ** 2 + hw[1] ** 2)
+                else:
+                    o = col[: -len("_avg")]
+                    ses = [_se(float(sub.at[x, f"{o}_sd"]), len(sub.at[x, f"{o}_seeds"] or {})) for x in (a, b)]
+                    se = math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+                diff = va - vb
+                clear = bool(not math.isnan(se) and abs(diff) > z * se)
                 rows.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
-                             "higher_value": va, "lower_value": vb, "holds": va > vb})
-    return pd.DataFrame(rows, columns=["family", "metric", "higher", "lower", "higher_value", "lower_value", "holds"])
+                             "higher_value": va, "lower_value": vb, "diff": diff, "se": se, "holds": va > vb,
+                             "clear": clear})
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
 def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
-    """Markdown: per family and metric, whether the paper's ordering holds and, if not, which pairs break it."""
+    """Markdown: per family and metric, whether the paper's ordering holds and, if not, which pairs break it.
+
+    A pair whose difference is within noise (not ``clear``) is marked "(within noise)"; an exact tie "(tie)".
+    """
     if checks.empty:
         return "No ordering can be checked: no set has scores and utilities yet."
     at = f"Avg@{k}" if k else "Avg@k"
+
+    def note(r) -> str:
+        if r.higher_value == r.lower_value:
+            return " (tie)"
+        return "" if r.clear or math.isnan(r.se) else " (within noise)"
+
     lines = []
     for fam in dict.fromkeys(checks["family"]):
         name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
@@ -165,13 +194,19 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
             chain = " > ".join([sub.iloc[0]["higher"]] + list(sub["lower"]))
             shown = metric.replace("Avg@k", at)
             if sub["holds"].all():
-                parts.append(f"{shown}: **holds** ({chain})")
+                weak = [f"{r.higher} > {r.lower}{note(r)}" for r in sub.itertuples() if note(r)]
+                parts.append(f"{shown}: **holds** ({chain}" + ("; " + "; ".join(weak) if weak else "") + ")")
             else:
-                bad = [f"{r.higher} {r.higher_value:.2f} ≤ {r.lower} {r.lower_value:.2f}" for r in sub.itertuples() if not r.holds]
+                bad = [f"{r.higher} {r.higher_value:.2f} ≤ {r.lower} {r.lower_value:.2f}{note(r)}"
+                       for r in sub.itertuples() if not r.holds]
                 parts.append(f"{shown}: **does not hold** ({chain} expected; " + "; ".join(bad) + ")")
         lines.append(f"- {name}: " + " · ".join(parts))
     n, held = len(checks), int(checks["holds"].sum())
-    lines.append(f"\n{held} of {n} pairwise comparisons agree with the paper.")
+    clear_held = int((checks["holds"] & checks["clear"]).sum())
+    clear_broken = int((~checks["holds"] & checks["clear"]).sum())
+    lines.append(f"\n{held} of {n} pairwise comparisons agree with the paper; {clear_held} agree and "
+                 f"{clear_broken} disagree by more than twice their standard error (seeds for Avg@k, the bootstrap "
+                 f"CI for the RM score); the rest are within noise.")
     return "\n".join(lines)
 
 
