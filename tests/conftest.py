@@ -28,3 +28,14 @@ def smoke_world(tmp_path_factory, smoke_params):
     out = tmp_path_factory.mktemp("world")
     build_world(smoke_params.world, smoke_params.seed, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module: 2 shared cores, and OpenMP with 2 threads stalls badly under contention."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

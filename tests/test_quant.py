@@ -36,13 +36,7 @@ from reasonlab.quant.scheme import PACKED_FORMAT, QuantScheme, targeted_modules
 ALL_SCHEMES = [QuantScheme(b, 32, s) for b in (2, 3, 4, 8) for s in (False, True)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The CI box has 2 shared cores; OpenMP with 2 threads stalls badly under contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- scheme

@@ -44,13 +44,7 @@ ARCHS = ("llama", "qwen2", "qwen3")
 METHODS = ("rtn", "gptq", "awq")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The CI box has 2 shared cores; OpenMP with 2 threads stalls badly under contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ from reasonlab.quant import tables as T
 from reasonlab.quant.pipeline import check_quant_params, qat_runs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 shared cores: OpenMP with 2 threads stalls badly under contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny() -> dict:

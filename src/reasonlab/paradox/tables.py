@@ -61,6 +61,15 @@ def _mean_sd(xs) -> tuple[float, float]:
     return float(xs.mean()), float(xs.std(ddof=1)) if xs.size > 1 else 0.0
 
 
+def _set_rows(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping]):
+    """``(family, set, score metrics of the set, fine-tuning metrics of the set by objective)`` in table order."""
+    for fam in score:
+        sc, ft = score[fam].get("sets", {}), finetune.get(fam, {}).get("sets", {})
+        for s in SETS:
+            if s in sc:
+                yield fam, s, sc[s], ft.get(s, {})
+
+
 def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
                objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
     """One row per (family, set), then the ``mean`` rows (averaged over the families that have the set).
@@ -70,20 +79,17 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
     Families whose sets are empty contribute no row.
     """
     rows = []
-    for fam in score:
-        sc, ft = score[fam].get("sets", {}), finetune.get(fam, {}).get("sets", {})
-        for s in SETS:
-            if s not in sc:
-                continue
-            r = {"family": fam, "set": s, "label": LABELS[s], "n_ids": score[fam].get("n_ids"),
-                 "rm": sc[s]["rm_score"], "rm_lo": sc[s]["rm_ci95"][0], "rm_hi": sc[s]["rm_ci95"][1],
-                 "step_validity": 100 * sc[s]["step_validity"]}
-            for o in objectives:
-                d = ft.get(s, {}).get(o)
-                per_seed = dict(zip(d["seeds"], d["per_seed"])) if d else {}
-                m, sd = _mean_sd(list(per_seed.values()))
-                r.update({f"{o}_avg": 100 * m, f"{o}_sd": 100 * sd, f"{o}_seeds": {k: 100 * v for k, v in per_seed.items()}})
-            rows.append(r)
+    for fam, s, m, ft in _set_rows(score, finetune):
+        r = {"family": fam, "set": s, "label": LABELS[s], "n_ids": score[fam].get("n_ids"),
+             "rm": m["rm_score"], "rm_lo": m["rm_ci95"][0], "rm_hi": m["rm_ci95"][1],
+             "step_validity": 100 * m["step_validity"]}
+        for o in objectives:
+            d = ft.get(o)
+            per_seed = dict(zip(d["seeds"], d["per_seed"])) if d else {}
+            mean, sd = _mean_sd(list(per_seed.values()))
+            r.update({f"{o}_avg": 100 * mean, f"{o}_sd": 100 * sd,
+                      f"{o}_seeds": {k: 100 * v for k, v in per_seed.items()}})
+        rows.append(r)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -215,20 +221,15 @@ def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
     """Adaptation cost per (family, set): the base model's perplexity (global, Q1-Q4), token-shift
     distance from its own samples, share of symbolic tokens, mean length, and utility (Avg@k %)."""
     rows = []
-    for fam in score:
-        sc, ft = score[fam].get("sets", {}), finetune.get(fam, {}).get("sets", {})
-        for s in SETS:
-            if s not in sc:
-                continue
-            m = sc[s]
-            r = {"family": fam, "set": s, "label": LABELS[s], "ppl": m["ppl"],
-                 **{f"ppl_{q}": m.get(f"ppl_{q}") for q in QUARTERS},
-                 "tv_distance": m.get("tv_distance"), "symbolic_share": m.get("symbolic_share"),
-                 "mean_tokens": m.get("mean_tokens")}
-            for o in objectives:
-                d = ft.get(s, {}).get(o)
-                r[f"{o}_avg"] = 100 * d["avg"] if d else float("nan")
-            rows.append(r)
+    for fam, s, m, ft in _set_rows(score, finetune):
+        r = {"family": fam, "set": s, "label": LABELS[s], "ppl": m["ppl"],
+             **{f"ppl_{q}": m.get(f"ppl_{q}") for q in QUARTERS},
+             "tv_distance": m.get("tv_distance"), "symbolic_share": m.get("symbolic_share"),
+             "mean_tokens": m.get("mean_tokens")}
+        for o in objectives:
+            d = ft.get(o)
+            r[f"{o}_avg"] = 100 * d["avg"] if d else float("nan")
+        rows.append(r)
     return pd.DataFrame(rows)
 
 
