@@ -340,7 +340,8 @@ def test_main_table_means_and_sds_over_seeds():
     show = format_main_table(df, k=16)
     assert list(show.columns) == ["family", "set", "RM score", "step validity (%)", "SFT Avg@16 (%)", "DFT Avg@16 (%)"]
     assert show.iloc[0]["RM score"] == "1.00 [0.90, 1.10]" and show.iloc[0]["SFT Avg@16 (%)"] == "32.0 ± 2.8"
-    assert show[show.family == MEAN].iloc[0]["RM score"] == "1.10"
+    # mean of 1.0 +- 0.1 and 1.2 +- 0.1: half-width sqrt(2) * 0.1 / 2
+    assert show[show.family == MEAN].iloc[0]["RM score"] == "1.10 [1.03, 1.17]"
 
 
 def test_ordering_checks_say_where_the_paper_holds():

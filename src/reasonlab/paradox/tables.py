@@ -98,8 +98,11 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
         sub = df[df["set"] == s]
         if sub.empty:
             continue
-        r = {"family": MEAN, "set": s, "label": LABELS[s], "n_ids": int(sub["n_ids"].sum()), "rm": _mean(sub["rm"]),
-             "rm_lo": float("nan"), "rm_hi": float("nan"), "step_validity": _mean(sub["step_validity"])}
+        # the mean's CI from the families' (independent) CIs: half-width sqrt(sum hw_f^2) / n_families
+        hw = float(np.sqrt(np.sum(((sub["rm_hi"] - sub["rm_lo"]) / 2) ** 2)) / len(sub))
+        rm = _mean(sub["rm"])
+        r = {"family": MEAN, "set": s, "label": LABELS[s], "n_ids": int(sub["n_ids"].sum()), "rm": rm,
+             "rm_lo": rm - hw, "rm_hi": rm + hw, "step_validity": _mean(sub["step_validity"])}
         for o in objectives:
             per = list(sub[f"{o}_seeds"])
             seeds = sorted(set.intersection(*(set(p) for p in per))) if per and all(per) else []
@@ -145,7 +148,7 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
 
     Rows: :data:`CHECK_COLUMNS`. ``holds``: strictly greater. ``diff`` = higher - lower and ``se`` its
     standard error: for Avg@k ``sqrt(sd_a^2/n_a + sd_b^2/n_b)`` over seeds (Welch); for the RM score
-    from the 95% CIs (half-width / 1.96; NaN for the ``mean`` rows). ``clear``: ``|diff| > z * se``,
+    from the 95% CIs (half-width / 1.96). ``clear``: ``|diff| > z * se``,
     i.e. the comparison (either way) is larger than the seed / sampling noise. A pair with a missing
     value is left out.
     """
