@@ -336,7 +336,7 @@ def test_main_table_means_and_sds_over_seeds():
     # the family mean is taken per seed (seed 0: (30+10)/2 = 20, seed 1: (34+14)/2 = 24), then mean ± sd over seeds
     assert m.sft_seeds == {0: pytest.approx(20.0), 1: pytest.approx(24.0)}
     assert m.sft_avg == pytest.approx(22.0) and m.sft_sd == pytest.approx(math.sqrt(8))
-    assert m.rm == pytest.approx(1.1) and math.isnan(m.rm_lo)
+    assert m.rm == pytest.approx(1.1) and m.rm_lo == pytest.approx(1.1 - 0.1 * math.sqrt(2) / 2)
     show = format_main_table(df, k=16)
     assert list(show.columns) == ["family", "set", "RM score", "step validity (%)", "SFT Avg@16 (%)", "DFT Avg@16 (%)"]
     assert show.iloc[0]["RM score"] == "1.00 [0.90, 1.10]" and show.iloc[0]["SFT Avg@16 (%)"] == "32.0 ± 2.8"
