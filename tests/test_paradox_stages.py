@@ -372,6 +372,23 @@ def test_ordering_checks_say_where_the_paper_holds():
     assert "SFT Avg@16" in text
 
 
+def test_paradox_claim_against_the_least_favourable_oracle_set():
+    from reasonlab.paradox.tables import main_table, paradox_claim, paradox_claim_summary
+
+    score_m, ft_m = _fixed_metrics()
+    claim = paradox_claim(main_table(score_m, ft_m)).set_index(["family", "metric"])
+    a_rm = claim.loc[("a", "RM score")]
+    assert a_rm.oracle_set == "Oracle-Refined" and a_rm["diff"] == pytest.approx(0.5) and a_rm.clear
+    a_sft = claim.loc[("a", "SFT Avg@k")]  # SLM-RFT 32 vs the better oracle student (refined, 29)
+    assert a_sft.oracle_set == "Oracle-Refined" and a_sft["diff"] == pytest.approx(3.0) and not a_sft.clear
+    b_sft = claim.loc[("b", "SFT Avg@k")]  # SLM-RFT 12 < refined 14: against the paper
+    assert b_sft["diff"] == pytest.approx(-2.0) and not b_sft.clear
+    text = paradox_claim_summary(paradox_claim(main_table(score_m, ft_m)), k=16)
+    assert "Family `a`: **holds in direction, not clearly in every metric**" in text
+    assert "Family `b`: **does not hold**" in text
+    assert "SFT Avg@16 -2.00" in text
+
+
 def test_cost_table_and_rank_correlation():
     from reasonlab.paradox.tables import cost_table, rank_correlation, spearman
 

@@ -165,13 +165,7 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
                 va, vb = float(sub.at[a, col]), float(sub.at[b, col])
                 if math.isnan(va) or math.isnan(vb):
                     continue
-                if col == "rm":
-                    hw = [(float(sub.at[x, "rm_hi"]) - float(sub.at[x, "rm_lo"])) / 2 / 1.96 for x in (a, b)]
-                    se = math.sqrt(hw[0] ** 2 + hw[1] ** 2)
-                else:
-                    o = col[: -len("_avg")]
-                    ses = [_se(float(sub.at[x, f"{o}_sd"]), len(sub.at[x, f"{o}_seeds"] or {})) for x in (a, b)]
-                    se = math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+                se = _pair_se(sub, a, b, col)
                 diff = va - vb
                 clear = bool(not math.isnan(se) and abs(diff) > z * se)
                 rows.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
@@ -219,6 +213,68 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
     return "\n".join(lines)
 
 
+CLAIM_COLUMNS = ["family", "metric", "rft_value", "oracle_value", "oracle_set", "diff", "se", "clear"]
+ORACLE_SETS = ("oracle_refined", "oracle_synth")
+
+
+def _pair_se(sub: pd.DataFrame, a: str, b: str, col: str) -> float:
+    """Standard error of ``sub[col][a] - sub[col][b]`` (RM: from the 95% CIs; Avg@k: over seeds)."""
+    if col == "rm":
+        hw = [(float(sub.at[x, "rm_hi"]) - float(sub.at[x, "rm_lo"])) / 2 / 1.96 for x in (a, b)]
+        return math.sqrt(hw[0] ** 2 + hw[1] ** 2)
+    o = col[: -len("_avg")]
+    ses = [_se(float(sub.at[x, f"{o}_sd"]), len(sub.at[x, f"{o}_seeds"] or {})) for x in (a, b)]
+    return math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+
+
+def paradox_claim(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), z: float = 2.0) -> pd.DataFrame:
+    """The paradox itself, per family (and ``mean``), against the *least favourable* oracle set:
+
+    * RM score: the lower-scored oracle set minus SLM-RFT (the paper: > 0);
+    * ``<OBJ> Avg@k``: SLM-RFT minus the better oracle-trained student (the paper: > 0).
+
+    Rows: :data:`CLAIM_COLUMNS` (``diff`` is oriented so that > 0 agrees with the paper; ``clear``:
+    ``diff > z * se``).
+    """
+    rows = []
+    if df.empty:
+        return pd.DataFrame(columns=CLAIM_COLUMNS)
+    for fam in dict.fromkeys(df["family"]):
+        sub = df[df["family"] == fam].set_index("set")
+        orc = [x for x in ORACLE_SETS if x in sub.index]
+        if "slm_rft" not in sub.index or not orc:
+            continue
+        for metric, col in [("RM score", "rm")] + [(f"{o.upper()} Avg@k", f"{o}_avg") for o in objectives]:
+            vals = {x: float(sub.at[x, col]) for x in orc}
+            rft = float(sub.at["slm_rft", col])
+            if math.isnan(rft) or any(math.isnan(v) for v in vals.values()):
+                continue
+            worst = min(vals, key=vals.get) if col == "rm" else max(vals, key=vals.get)
+            diff = vals[worst] - rft if col == "rm" else rft - vals[worst]
+            se = _pair_se(sub, worst, "slm_rft", col)
+            rows.append({"family": fam, "metric": metric, "rft_value": rft, "oracle_value": vals[worst],
+                         "oracle_set": LABELS[worst], "diff": diff, "se": se,
+                         "clear": bool(not math.isnan(se) and diff > z * se)})
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def paradox_claim_summary(claim: pd.DataFrame, k: int | None = None) -> str:
+    """Markdown: does the paradox (oracle sets score higher yet train worse than SLM-RFT) hold, per family?"""
+    if claim.empty:
+        return "The paradox cannot be checked: no family has SLM-RFT and oracle sets with scores and utilities."
+    at = f"Avg@{k}" if k else "Avg@k"
+    lines = []
+    for fam in dict.fromkeys(claim["family"]):
+        sub = claim[claim["family"] == fam]
+        name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
+        parts = [f"{r.metric.replace('Avg@k', at)} {'+' if r.diff >= 0 else ''}{r.diff:.2f} (se {r.se:.2f}, "
+                 f"{r.oracle_set} {r.oracle_value:.2f} vs SLM-RFT {r.rft_value:.2f})" for r in sub.itertuples()]
+        verdict = "**holds**" if sub["clear"].all() else ("**does not hold**" if (sub["diff"] <= 0).any() else
+                                                          "**holds in direction, not clearly in every metric**")
+        lines.append(f"- {name}: {verdict}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
                objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
     """Adaptation cost per (family, set): the base model's perplexity (global, Q1-Q4), token-shift
@@ -257,4 +313,5 @@ def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd
 
 
 __all__ = ["LABELS", "MEAN", "QUARTERS", "RM_ORDER", "SETS", "UTILITY_ORDER", "cost_table", "format_main_table",
-           "load_family_metrics", "main_table", "ordering_checks", "ordering_summary", "rank_correlation", "spearman"]
+           "load_family_metrics", "main_table", "ordering_checks", "ordering_summary", "paradox_claim", "paradox_claim_summary",
+           "rank_correlation", "spearman"]
