@@ -33,22 +33,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..schema import Strict
+from ..schema import SampledEval, Strict
+from ..schema import check_unique as _unique
 
 FAMILY_DIALECTS = ("qwen", "llama", "deepseek")
 OBJECTIVES = ("sft", "dft")
-TIERS = ("easy", "medium", "hard")
 DRAFT_KINDS = ("arithmetic", "operand", "skip", "cutoff", "correct")  # = reasonlab.paradox.oracle.DRAFT_KINDS
 RM_SOURCES = ("oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed")
 _TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
 
-
-def _unique(values: list, key: str) -> None:
-    if not values:
-        raise ValueError(f"{key} must not be empty")
-    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
-    if dup:
-        raise ValueError(f"{key} has duplicates {dup}")
 
 
 def _shares(d: dict[str, float], key: str) -> None:
@@ -242,19 +235,8 @@ class FinetuneConfig(Strict):
         return self
 
 
-class StudentEvalConfig(Strict):
+class StudentEvalConfig(SampledEval):
     k: int = Field(default=16, ge=1)
-    temperature: float = Field(default=1.0, gt=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_new_tokens: int = Field(gt=0)
-    batch_size: int = Field(default=64, gt=0)
-    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
-    limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
-
-    @model_validator(mode="after")
-    def _check(self):
-        _unique(self.tiers, "tiers")
-        return self
 
 
 class GridConfig(Strict):

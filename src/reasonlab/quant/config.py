@@ -27,21 +27,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..schema import Strict
+from ..schema import TIERS, SampledEval, Strict
+from ..schema import check_unique as _unique
 
 SUPPORTED_BITS = (2, 3, 4, 8)  # as reasonlab.quant.scheme.SUPPORTED_BITS (kept torch-free here)
 PTQ_METHODS = ("rtn", "gptq", "awq")
 QAT_INITS = ("fp", "rtn", "gptq", "awq")
 OBJECTIVES = ("sft", "kd")
-TIERS = ("easy", "medium", "hard")
 
-
-def _unique(values: list, key: str) -> None:
-    if not values:
-        raise ValueError(f"{key} must not be empty")
-    dup = sorted({v for v in values if values.count(v) > 1}, key=str)
-    if dup:
-        raise ValueError(f"{key} has duplicates {dup}")
 
 
 class CalibConfig(Strict):
@@ -149,19 +142,9 @@ class QATConfig(Strict):
         return self
 
 
-class QuantEvalConfig(Strict):
-    k: int = Field(ge=1)
-    temperature: float = Field(default=1.0, gt=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_new_tokens: int = Field(gt=0)
+class QuantEvalConfig(SampledEval):
+    tiers_key = "quant.eval.tiers"
     batch_size: int = Field(default=512, gt=0)
-    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
-    limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
-
-    @model_validator(mode="after")
-    def _check(self):
-        _unique(self.tiers, "quant.eval.tiers")
-        return self
 
 
 class QuantConfig(Strict):
