@@ -473,6 +473,10 @@ def test_templates_default_to_the_library_and_grid_commands():
     cmds = grid_commands([1e-3, 3e-4], [8])
     assert cmds == ["dvc exp run --queue -n ft-lr1e-03-bs8 -S paradox.finetune.lr=0.001 -S paradox.finetune.batch_size=8",
                     "dvc exp run --queue -n ft-lr3e-04-bs8 -S paradox.finetune.lr=0.0003 -S paradox.finetune.batch_size=8"]
+    smoke = grid_commands([1e-3], [8], queue=False, extra=["profile=smoke"])
+    assert smoke == ["dvc exp run -n ft-lr1e-03-bs8 -S profile=smoke -S paradox.finetune.lr=0.001 -S paradox.finetune.batch_size=8"]
+    with pytest.raises(ValueError, match="--set"):
+        grid_commands([1e-3], [8], extra=["profile"])
 
 
 def test_finetune_budget_is_the_same_for_every_set():
