@@ -61,3 +61,10 @@ def test_smoke_dvc_repro_end_to_end(smoke_repo):
     # metrics are visible to `dvc metrics show` (and so to `dvc exp show`)
     r3 = _dvc(repo, env, "metrics", "show", "--json")
     assert r3.returncode == 0 and "avg@2" in r3.stdout
+
+
+def test_metrics_are_tracked_by_git_so_dvc_exp_show_can_read_them():
+    """DVC metrics are `cache: false`: gitignored, every experiment's row in `dvc exp show` reads '!'."""
+    for path in ("metrics/eval/qwen.json", "metrics/paradox/finetune/qwen.json", "metrics/quant/ptq/reasoner_m.json"):
+        r = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert r.returncode == 1, f"{path} is gitignored"
