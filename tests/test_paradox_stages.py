@@ -488,3 +488,22 @@ def test_finetune_budget_is_the_same_for_every_set():
     assert cfg.steps == 5 and cfg.batch_size == P.paradox.finetune.batch_size and cfg.lr == P.paradox.finetune.lr
     with pytest.raises(ValueError, match="no examples"):
         finetune_steps(0, 1, 8)
+
+
+def test_grid_summary_reads_dvc_exp_show_json():
+    from reasonlab.paradox.grid import grid_summary
+
+    def data(lr, bs, rft, orc):
+        ft = {"sets": {"slm_rft": {"sft": {"avg": rft}}, "oracle_refined": {"sft": {"avg": orc}},
+                       "oracle_synth": {"sft": {"avg": orc - 0.01}}}}
+        return {"params": {"params.yaml": {"data": {"paradox": {"finetune": {"lr": lr, "batch_size": bs, "seeds": [0]}}}}},
+                "metrics": {f"metrics/paradox/finetune/{f}.json": {"data": ft} for f in ("a", "b")}}
+
+    show = [{"rev": "workspace", "name": None, "data": data(3e-4, 8, 0.30, 0.20), "experiments": None},
+            {"rev": "abc1234def", "name": "main", "data": data(3e-4, 8, 0.30, 0.20),  # same as the workspace
+             "experiments": [{"revs": [{"rev": "e1", "name": "grid-a", "data": data(1e-3, 8, 0.10, 0.12)}]},
+                             {"revs": [{"rev": "e2", "name": "no-metrics", "data": {"params": {}, "metrics": {}}}]}]}]
+    df = grid_summary(show, ["a", "b"], sets=("slm_rft", "oracle_refined", "oracle_synth"))
+    assert list(df["run"]) == ["workspace", "grid-a"]
+    assert df.iloc[0]["slm_rft"] == pytest.approx(30.0) and df.iloc[0]["gap"] == pytest.approx(10.0)
+    assert df.iloc[1]["lr"] == "0.001" and df.iloc[1]["gap"] == pytest.approx(-2.0)

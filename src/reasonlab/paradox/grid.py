@@ -3,6 +3,7 @@
     python -m reasonlab.paradox.grid            # print the commands (queue one experiment per cell)
     python -m reasonlab.paradox.grid --run      # queue them and run the queue (one worker)
     python -m reasonlab.paradox.grid --set profile=smoke --run   # the grid on another profile
+    python -m reasonlab.paradox.grid --summary  # one row per experiment: Avg@k per set, mean over families
 
 With DVC's Hydra integration every ``dvc exp run -S`` re-composes params.yaml from conf/config.yaml,
 whose default profile is ``tiny``: a grid on another profile must say so (``--set profile=smoke``),
@@ -17,8 +18,10 @@ The grid values are ``paradox.grid`` in params.yaml.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
+from typing import Iterator, Sequence
 
 from ..params import load_params
 
@@ -39,14 +42,62 @@ def grid_commands(lrs, batch_sizes, queue: bool = True, extra: list[str] | tuple
     return cmds
 
 
+def _runs(exp_show: list) -> Iterator[tuple[str, dict]]:
+    """``(name, data)`` of every commit and experiment in ``dvc exp show --json`` output."""
+    for entry in exp_show:
+        if entry.get("data"):
+            rev = entry["rev"]
+            yield entry.get("name") or (rev if rev == "workspace" else rev[:7]), entry["data"]
+        for exp in entry.get("experiments") or []:
+            for r in exp.get("revs") or []:
+                if r.get("data"):
+                    yield r.get("name") or r["rev"][:7], r["data"]
+
+
+def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = ("slm_rft", "oracle_refined",
+                 "oracle_synth", "reference", "style_aligned"), objective: str = "sft"):
+    """One row per run that has fine-tuning metrics for every family: ``lr, batch_size, seeds`` and, per
+    set, Avg@k (%) averaged over ``families``; ``gap`` = SLM-RFT minus the better oracle set (the paradox
+    says > 0). Duplicate runs (same params and metrics) are listed once."""
+    import pandas as pd
+
+    rows, seen = [], set()
+    for name, data in _runs(exp_show):
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+        ft = params.get("paradox", {}).get("finetune", {})
+        per_fam = [((data.get("metrics") or {}).get(f"metrics/paradox/finetune/{f}.json") or {}).get("data") or {}
+                   for f in families]
+        if not ft or not all(m.get("sets") for m in per_fam):
+            continue
+        row = {"run": name, "lr": f"{ft.get('lr'):g}", "batch_size": ft.get("batch_size"), "seeds": len(ft.get("seeds", []))}
+        for st in sets:
+            vals = [m["sets"].get(st, {}).get(objective, {}).get("avg") for m in per_fam]
+            row[st] = 100 * sum(vals) / len(vals) if all(v is not None for v in vals) else float("nan")
+        oracle = [row[x] for x in ("oracle_refined", "oracle_synth") if x in row]
+        row["gap"] = row.get("slm_rft", float("nan")) - max(oracle) if oracle else float("nan")
+        key = json.dumps({k: v for k, v in row.items() if k != "run"}, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--run", action="store_true", help="queue the experiments and start the queue (1 worker)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an override for every cell, e.g. profile=smoke (repeatable)")
+    ap.add_argument("--summary", action="store_true",
+                    help="print one row per experiment (all commits): Avg@k per set, mean over families")
     a = ap.parse_args(argv)
-    g = load_params(a.params).paradox.grid
+    P = load_params(a.params)
+    if a.summary:
+        out = subprocess.run(["dvc", "exp", "show", "-A", "--json"], capture_output=True, text=True, check=True).stdout
+        df = grid_summary(json.loads(out), P.paradox.families)
+        print(df.to_markdown(index=False, floatfmt=".1f") if not df.empty else "no experiment has fine-tuning metrics")
+        return
+    g = P.paradox.grid
     cmds = grid_commands(g.lr, g.batch_size, extra=a.set) + ["dvc queue start -j 1",
                                                               "dvc exp show --only-changed --md"]
     if not a.run:
