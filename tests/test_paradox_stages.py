@@ -506,4 +506,4 @@ def test_grid_summary_reads_dvc_exp_show_json():
     df = grid_summary(show, ["a", "b"], sets=("slm_rft", "oracle_refined", "oracle_synth"))
     assert list(df["run"]) == ["workspace", "grid-a"]
     assert df.iloc[0]["slm_rft"] == pytest.approx(30.0) and df.iloc[0]["gap"] == pytest.approx(10.0)
-    assert df.iloc[1]["lr"] == "0.001" and df.iloc[1]["gap"] == pytest.approx(-2.0)
+    assert df.iloc[1]["lr"] == 1e-3 and df.iloc[1]["gap"] == pytest.approx(-2.0)

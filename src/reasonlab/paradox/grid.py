@@ -69,7 +69,7 @@ def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = 
                    for f in families]
         if not ft or not all(m.get("sets") for m in per_fam):
             continue
-        row = {"run": name, "lr": f"{ft.get('lr'):g}", "batch_size": ft.get("batch_size"), "seeds": len(ft.get("seeds", []))}
+        row = {"run": name, "lr": ft.get("lr"), "batch_size": ft.get("batch_size"), "seeds": len(ft.get("seeds", []))}
         for st in sets:
             vals = [m["sets"].get(st, {}).get(objective, {}).get("avg") for m in per_fam]
             row[st] = 100 * sum(vals) / len(vals) if all(v is not None for v in vals) else float("nan")
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.summary:
         out = subprocess.run(["dvc", "exp", "show", "-A", "--json"], capture_output=True, text=True, check=True).stdout
         df = grid_summary(json.loads(out), P.paradox.families)
-        print(df.to_markdown(index=False, floatfmt=".1f") if not df.empty else "no experiment has fine-tuning metrics")
+        fmt = ["g" if c in ("lr", "batch_size", "seeds") else ".1f" for c in df.columns]
+        print(df.to_markdown(index=False, floatfmt=fmt) if not df.empty else "no experiment has fine-tuning metrics")
         return
     g = P.paradox.grid
     cmds = grid_commands(g.lr, g.batch_size, extra=a.set) + ["dvc queue start -j 1",
