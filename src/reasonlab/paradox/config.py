@@ -43,7 +43,6 @@ RM_SOURCES = ("oracle", "small", "oracle_corrupted", "small_corrupted", "rft_fai
 _TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
 
 
-
 def _shares(d: dict[str, float], key: str) -> None:
     if not d:
         raise ValueError(f"{key} must not be empty")

@@ -24,6 +24,7 @@ import subprocess
 from typing import Iterator, Sequence
 
 from ..params import load_params
+from .tables import ORACLE_SETS, SETS
 
 
 def grid_commands(lrs, batch_sizes, queue: bool = True, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -54,8 +55,7 @@ def _runs(exp_show: list) -> Iterator[tuple[str, dict]]:
                     yield r.get("name") or r["rev"][:7], r["data"]
 
 
-def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = ("slm_rft", "oracle_refined",
-                 "oracle_synth", "reference", "style_aligned"), objective: str = "sft"):
+def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = SETS, objective: str = "sft"):
     """One row per run that has fine-tuning metrics for every family: ``lr, batch_size, seeds`` and, per
     set, Avg@k (%) averaged over ``families``; ``gap`` = SLM-RFT minus the better oracle set (the paradox
     says > 0). Duplicate runs (same params and metrics) are listed once."""
@@ -73,7 +73,7 @@ def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = 
         for st in sets:
             vals = [m["sets"].get(st, {}).get(objective, {}).get("avg") for m in per_fam]
             row[st] = 100 * sum(vals) / len(vals) if all(v is not None for v in vals) else float("nan")
-        oracle = [row[x] for x in ("oracle_refined", "oracle_synth") if x in row]
+        oracle = [row[x] for x in ORACLE_SETS if x in row]
         row["gap"] = row.get("slm_rft", float("nan")) - max(oracle) if oracle else float("nan")
         key = json.dumps({k: v for k, v in row.items() if k != "run"}, sort_keys=True, default=str)
         if key not in seen:

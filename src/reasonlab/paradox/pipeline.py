@@ -48,8 +48,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..io import ckpt_root as ckpt_root_dir
 from ..evaluate import evaluate_tier, mean_sd, tiny_items
+from ..io import ckpt_root as ckpt_root_dir
 from ..io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_json
 from ..models.train import train
 from ..params import ModelParams, Params, ParamsError, TrainParams
@@ -168,21 +168,10 @@ def digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _ckpt_root(ckpt_root: str | Path) -> Path:
-    return ckpt_root_dir(ckpt_root)
-
-
-def load_tok(path_or_id: str | Path):
-    """The tokenizer of a model directory or hub id (:func:`reasonlab.models.zoo.load_tokenizer_any`)."""
-    from ..models.zoo import load_tokenizer_any
-
-    return load_tokenizer_any(path_or_id)
-
-
 def _load_lm(model_dir: str | Path):
-    from ..models.zoo import load_causal_lm
+    from ..models.zoo import load_causal_lm, load_tokenizer_any
 
-    return load_causal_lm(model_dir), load_tok(model_dir)
+    return load_causal_lm(model_dir), load_tokenizer_any(model_dir)
 
 
 # ----------------------------------------------------------------------------- 1. oracle modes
@@ -209,7 +198,7 @@ def train_oracle_modes(P: Params, oracle_dir: str | Path, world_dir: str | Path,
     cfg = _loop(om)
     key = params_hash({"oracle": digest(oracle_dir), "train": om.model_dump(), "seed": P.seed,
                        "problems": pc.problems.model_dump(), "world": P.world.model_dump()})
-    ck = _ckpt_root(ckpt_root) / f"paradox-oracle-modes-{key}"
+    ck = ckpt_root_dir(ckpt_root) / f"paradox-oracle-modes-{key}"
     stats = train(model, exs, cfg, pad_id=tok.pad_token_id, seed=P.seed, ckpt_dir=ck, live_dir=live_dir,
                   desc="oracle modes")
     # each mode on held-out problems with fresh drafts: one greedy try, verified
@@ -351,6 +340,8 @@ def train_reward(P: Params, world_dir: str | Path, samples_root: str | Path, out
 def load_reward_model(path: str | Path):
     from transformers import AutoModelForSequenceClassification
 
+    from ..models.zoo import load_tokenizer_any
+
     path = Path(path)
     meta = path / "meta.json"
     src = str(path)
@@ -360,7 +351,7 @@ def load_reward_model(path: str | Path):
         raise FileNotFoundError(f"no reward model at {path} (run paradox_reward_model first)")
     model = AutoModelForSequenceClassification.from_pretrained(src)
     model.eval()
-    return model, load_tok(src)
+    return model, load_tokenizer_any(src)
 
 
 # ----------------------------------------------------------------------------- 4. variants
@@ -553,7 +544,7 @@ def finetune_family(P: Params, family: str, model_dir: str | Path, world_dir: st
     cfg = finetune_train_params(pc, max(n_ids, 1))
     base, tok = _load_lm(model_dir)
     suite = _suite(world_dir, ev)
-    root = _ckpt_root(ckpt_root)
+    root = ckpt_root_dir(ckpt_root)
     eval_key = params_hash({"eval": ev.model_dump(), "seed": P.seed})
     base_key = {"model": digest(model_dir), "train": cfg.model_dump()}
 

@@ -27,14 +27,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..schema import TIERS, SampledEval, Strict
+from ..schema import TIERS, SampledEval, Strict, Tier
 from ..schema import check_unique as _unique
 
 SUPPORTED_BITS = (2, 3, 4, 8)  # as reasonlab.quant.scheme.SUPPORTED_BITS (kept torch-free here)
 PTQ_METHODS = ("rtn", "gptq", "awq")
 QAT_INITS = ("fp", "rtn", "gptq", "awq")
 OBJECTIVES = ("sft", "kd")
-
 
 
 class CalibConfig(Strict):
@@ -78,7 +77,7 @@ class ProbeConfig(Strict):
     ``n_problems`` of each tier, with the same sampling seed at every step."""
 
     n_problems: int = Field(gt=0)
-    tiers: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: list(TIERS))
+    tiers: list[Tier] = Field(default_factory=lambda: list(TIERS))
     k: int = Field(default=4, ge=1)
     temperature: float = Field(default=1.0, ge=0)
     max_new_tokens: int = Field(default=160, gt=0)

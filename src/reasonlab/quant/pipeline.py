@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import ckpt_root as ckpt_root_dir
 from ..evaluate import EvalItem, evaluate_tier, tiny_items
 from ..generate import SamplingConfig, generate
+from ..io import ckpt_root as ckpt_root_dir
 from ..io import fresh_tmp_dir, params_hash, replace_dir, write_json
 from ..models.data import sft_example
 from ..models.train import Example, train
@@ -514,10 +514,6 @@ def _write_curve(path: Path, curve: Mapping[int, float]) -> None:
     os.replace(tmp, path)
 
 
-def _ckpt_root(ckpt_root: str | Path) -> Path:
-    return ckpt_root_dir(ckpt_root)
-
-
 def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, world_dir: str | Path,
                  traces_path: str | Path, ptq_dir: str | Path, out_dir: str | Path, plots_dir: str | Path,
                  ckpt_root: str | Path = ".ckpt") -> dict:
@@ -542,7 +538,7 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     probe_items = [it for t in qc.qat.probe.tiers for it in test_items(world_dir, t, qc.qat.probe.n_problems)]
     scheme = scheme_for(qc, bits)
     cfg = qat_train_params(qc)
-    root = _ckpt_root(ckpt_root)
+    root = ckpt_root_dir(ckpt_root)
     base_key = {"reasoner": reasoner, "model": _digest(Path(model_dir)), "traces": _digest(traces_path),
                 "scheme": scheme.to_dict(), "train": cfg.model_dump(), "learnable_scales": qc.qat.learnable_scales,
                 "eval_every": qc.qat.eval_every, "probe": qc.qat.probe.model_dump()}
