@@ -26,7 +26,7 @@ from reasonlab.models.train import collate, masked_loss
 from reasonlab.models.losses import ce_loss
 from reasonlab.models.zoo import load_causal_lm, n_non_embedding_params
 from reasonlab.world.build import load_problems, load_split
-from reasonlab.world.tokenizer import load_tokenizer
+from reasonlab.models.zoo import load_tokenizer
 
 
 def peak_matmul_gflops(n: int = 1024, reps: int = 20) -> float:

@@ -23,10 +23,10 @@ def smoke_params():
 
 @pytest.fixture(scope="session")
 def smoke_world(tmp_path_factory, smoke_params):
-    from reasonlab.world.build import build_world
+    from reasonlab.world.build import make_world
 
     out = tmp_path_factory.mktemp("world")
-    build_world(smoke_params.world, smoke_params.seed, out)
+    make_world(smoke_params.world, smoke_params.seed, out)
     return out
 
 
@@ -39,3 +39,46 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def stage_argv(name: str, params: dict, **item) -> list[str]:
+    """The command line of stage ``name`` as dvc.yaml writes it: ``${paths.*}``, ``${item}`` / ``${key}`` /
+    ``${item.<field>}`` (given as keyword arguments) and params (``${paradox.oracle}``) substituted."""
+    import re
+    import shlex
+
+    import yaml
+
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    values = {f"paths.{k}": v for var in dvc.get("vars", []) for k, v in var.get("paths", {}).items()}
+    values.update({("item" if k in ("item", "key") else f"item.{k}"): v for k, v in item.items()})
+    values["key"] = item.get("key", item.get("item"))
+
+    def lookup(m):
+        name_ = m.group(1)
+        if name_ in values:
+            return str(values[name_])
+        node = params
+        for part in name_.split("."):
+            node = node[part]
+        return str(node)
+
+    st = dvc["stages"][name]
+    cmd = re.sub(r"\$\{([\w.]+)\}", lookup, st.get("do", st)["cmd"])
+    argv = shlex.split(cmd)
+    assert argv[0] == "python", cmd
+    return argv[1:]
+
+
+def run_stage(name: str, params: dict, **item) -> None:
+    """Run stage ``name``'s script in this process (cwd: the repository copy), exactly as dvc.yaml calls it."""
+    import runpy
+    import sys
+
+    argv = stage_argv(name, params, **item)
+    old = sys.argv
+    sys.argv = argv
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    finally:
+        sys.argv = old

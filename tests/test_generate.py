@@ -4,7 +4,7 @@ from reasonlab.generate import SamplingConfig, generate, pick_backend
 from reasonlab.models.data import prompt_text
 from reasonlab.models.zoo import build_model
 from reasonlab.world.build import load_problems
-from reasonlab.world.tokenizer import load_tokenizer
+from reasonlab.models.zoo import load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,12 @@ import pytest
 from datasets import Dataset
 
 from reasonlab.evaluate import evaluate_tier
-from reasonlab.hub import build_world_from_hub, check_math, extract_boxed, gold_answer, load_hub_items
+from reasonlab.world.hub import build_world_from_hub, check_math, extract_boxed, gold_answer
+from reasonlab.world.tasks import open_task, write_task_file
+
+
+def load_hub_items(world_dir, tier):
+    return open_task(world_dir).test_items(tier)
 
 HUB = {
     "prompt_template": "{question}\nPut the final answer in \\boxed{{}}.",
@@ -46,6 +51,7 @@ def test_check_math():
 
 def test_build_world_from_hub_and_eval_items(tmp_path):
     summary = build_world_from_hub(HUB, 0, tmp_path, loader=fake_loader)
+    write_task_file(tmp_path, "hub", hub=HUB)
     assert summary == {"train": 2, "test_easy": 1, "test_medium": 1, "test_hard": 1, "general": 2}
     items = load_hub_items(tmp_path, "easy")
     assert items[0].prompt.startswith("Tom has 3 apples") and "\\boxed{}" in items[0].prompt
@@ -61,9 +67,10 @@ def test_missing_column_is_named(tmp_path):
 def test_evaluate_tier_accepts_hub_items(tmp_path, smoke_params, smoke_world):
     """The same Avg@k code path runs on paper-world items (here with a tiny local model)."""
     from reasonlab.models.zoo import build_model
-    from reasonlab.world.tokenizer import load_tokenizer
+    from reasonlab.models.zoo import load_tokenizer
 
     build_world_from_hub(HUB, 0, tmp_path, loader=fake_loader)
+    write_task_file(tmp_path, "hub", hub=HUB)
     tok = load_tokenizer(smoke_world / "tokenizer")
     model = build_model(smoke_params.model("qwen"), tok, 0)
     m, rec = evaluate_tier(model, tok, load_hub_items(tmp_path, "medium"), k=2, temperature=1.0, top_p=1.0,

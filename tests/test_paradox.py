@@ -11,8 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from reasonlab.generate import Sample  # noqa: E402
-from reasonlab.models.data import encode, prompt_text  # noqa: E402
-from reasonlab.models.zoo import build_model  # noqa: E402
+from reasonlab.models.data import encode  # noqa: E402
+from reasonlab.models.zoo import build_model, build_scorer  # noqa: E402
 from reasonlab.paradox.analysis import (  # noqa: E402
     analyze_variants,
     perplexity,
@@ -21,15 +21,15 @@ from reasonlab.paradox.analysis import (  # noqa: E402
     semantic_preservation,
     token_shift,
 )
+from reasonlab.paradox.config import DRAFT_KINDS, SETS, TemplatesConfig  # noqa: E402
+from reasonlab.paradox.drafts import make_draft  # noqa: E402
 from reasonlab.paradox.oracle import (  # noqa: E402
-    DRAFT_KINDS,
     chat_messages,
     chat_prompt,
-    check_templates,
-    make_draft,
     mode_training_examples,
     mode_training_records,
     oracle_prompt,
+    model_proposer,
     oracle_run,
     oracle_target,
     perfect_oracle,
@@ -40,17 +40,18 @@ from reasonlab.paradox.oracle import (  # noqa: E402
 from reasonlab.paradox.rejection import fragment_reason, rejection_sample, select_traces  # noqa: E402
 from reasonlab.paradox.reward import (  # noqa: E402
     PoolComposition,
-    build_reward_model,
     build_rm_pool,
     score,
     score_summary,
     train_reward_model,
     world_sources,
 )
-from reasonlab.paradox.variants import COLUMNS, VARIANTS, assert_same_ids, build_variants, variant_examples  # noqa: E402
+from reasonlab.paradox.variants import COLUMNS, assert_same_ids, build_variants, variant_examples  # noqa: E402
 from reasonlab.world.dialects import SMALL_DIALECTS, render_solution, render_steps  # noqa: E402
+from reasonlab.world.tasks import tiny_item  # noqa: E402
+from reasonlab.world.tokenizer import prompt_text  # noqa: E402
 from reasonlab.world.build import load_problems  # noqa: E402
-from reasonlab.world.tokenizer import load_tokenizer  # noqa: E402
+from reasonlab.models.zoo import load_tokenizer  # noqa: E402
 from reasonlab.world.verifier import verify  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def test_select_traces_solvable_set_stats_and_seeded_choice(problems):
         [Sample(rep, 5, True)],  # correct answer but a repeated sentence
         [Sample(wrong[3], 5, True), Sample("", 0, True)],
     ]
-    res = select_traces(ps, samples, seed=0, wall_s=2.0)
+    res = select_traces([tiny_item(p) for p in ps], samples, seed=0, wall_s=2.0)
     assert res.solvable == [ps[0].pid]
     st = res.stats
     assert st["n_samples"] == 8 and st["kept"] == 5
@@ -113,20 +114,20 @@ def test_select_traces_solvable_set_stats_and_seeded_choice(problems):
     assert st["kept_pass_rate"] == pytest.approx(2 / 5)
     assert st["samples_per_s"] == pytest.approx(4.0)
     # the choice is a pure function of (seed, pid): same under another problem order, varies with the seed
-    again = select_traces(ps[::-1], samples[::-1], seed=0)
+    again = select_traces([tiny_item(p) for p in ps[::-1]], samples[::-1], seed=0)
     assert again.traces[ps[0].pid] == res.traces[ps[0].pid]
-    picks = {select_traces(ps, samples, seed=s).traces[ps[0].pid].sample_index for s in range(20)}
+    picks = {select_traces([tiny_item(p) for p in ps], samples, seed=s).traces[ps[0].pid].sample_index for s in range(20)}
     assert picks == {1, 2}
 
 
 def test_rejection_sample_with_a_tiny_model(tiny_lm, tok, problems):
-    res = rejection_sample(tiny_lm, tok, problems[:3], n=2, temperature=1.0, seed=0, max_new_tokens=8, batch_size=6)
+    res = rejection_sample(tiny_lm, tok, [tiny_item(p) for p in problems[:3]], n=2, temperature=1.0, seed=0, max_new_tokens=8, batch_size=6)
     st = res.stats
     assert st["n_samples"] == 6 and st["kept"] + sum(st["filtered"].values()) == 6
     assert st["samples_per_s"] > 0 and 0 <= st["solvable_fraction"] <= 1
     assert all(len(v) == 2 for v in res.samples.values())
     with pytest.raises(ValueError, match="temperature"):
-        rejection_sample(tiny_lm, tok, problems[:1], n=2, temperature=0.0, seed=0)
+        rejection_sample(tiny_lm, tok, [tiny_item(problems[0])], n=2, temperature=0.0, seed=0)
 
 
 # --------------------------------------------------------------------------- oracle: drafts and targets
@@ -197,7 +198,8 @@ def test_mode_training_examples(problems, tok):
 def test_oracle_run_with_a_tiny_model_counts_retries_and_failures(tiny_lm, tok, problems):
     ps = problems[:3]
     drafts = [render_solution(p, "qwen") for p in ps]
-    res = oracle_run(tiny_lm, tok, "refine", ps, drafts, seed=0, max_retries=1, max_new_tokens=6, batch_size=8)
+    proposer = model_proposer(tiny_lm, tok, seed=0, max_new_tokens=6, batch_size=8)
+    res = oracle_run(proposer, "refine", [tiny_item(p) for p in ps], drafts, max_retries=1)
     st = res.stats
     assert st["n"] == 3 and st["kept"] + st["failed"] == 3
     assert sum(st["failed_by_reason"].values()) == st["failed"]
@@ -214,42 +216,47 @@ def test_oracle_run_retries_then_keeps_only_verified_outputs(problems):
               for p in ps]
     drafts = [d.text for d in drafts]
 
-    def flaky(mode, probs, ds, attempt):  # wrong for even problems on the first try only
-        outs = perfect_oracle(mode, probs, ds, attempt)
-        return [o if attempt > 0 or ps.index(p) % 2 else "garbage ." for o, p in zip(outs, probs)]
+    its = [tiny_item(p) for p in ps]
 
-    res = oracle_run(None, None, "style", ps, drafts, max_retries=2, proposer=flaky)
+    def flaky(mode, items, ds, attempt):  # wrong for even problems on the first try only
+        outs = perfect_oracle(mode, items, ds, attempt)
+        return [o if attempt > 0 or its.index(it) % 2 else "garbage ." for o, it in zip(outs, items)]
+
+    res = oracle_run(flaky, "style", its, drafts, max_retries=2)
     assert res.stats["kept"] == 6 and res.stats["first_try_pass_rate"] == 0.5 and res.stats["attempts"] == 9
     assert [res.attempts[p.pid] for p in ps] == [2, 1, 2, 1, 2, 1]
     for p in ps:
         assert verify(p, res.outputs[p.pid]).all_valid and uniform_dialect(p, res.outputs[p.pid]) == "deepseek"
     # a style output in the oracle's dialect is never kept; an unfinished one neither
     wrong_style = lambda mode, probs, ds, a: perfect_oracle("refine", probs, ds, a)  # noqa: E731
-    bad = oracle_run(None, None, "style", ps, drafts, max_retries=1, proposer=wrong_style)
+    bad = oracle_run(wrong_style, "style", its, drafts, max_retries=1)
     assert bad.stats["kept"] == 0 and bad.stats["failed_by_reason"]["dialect_mismatch"] == 6
     cut = lambda mode, probs, ds, a: [Sample(t, 5, False) for t in perfect_oracle(mode, probs, ds, a)]  # noqa: E731
-    assert oracle_run(None, None, "synth", ps, proposer=cut, max_retries=0).stats["failed_by_reason"]["unfinished"] == 6
+    assert oracle_run(cut, "synth", its, max_retries=0).stats["failed_by_reason"]["unfinished"] == 6
     with pytest.raises(ValueError, match="drafts"):
-        oracle_run(None, None, "refine", ps, None, proposer=perfect_oracle)
+        oracle_run(perfect_oracle, "refine", its, None)
     with pytest.raises(ValueError, match="mode"):
-        oracle_run(None, None, "rewrite", ps, proposer=perfect_oracle)
+        oracle_run(perfect_oracle, "rewrite", its)
 
 
-def test_prompts_tiny_and_paper(tok):
+def test_prompts_tiny_and_paper(tok, smoke_params):
     assert oracle_prompt("refine", "P", "D") == "<bos> <refine> P <draft> D <sol>"
     assert oracle_prompt("synth", "P") == "<bos> <synth> P <sol>"
-    msgs = chat_messages("style", "What is 2+2?", "2+2=5")
+    tc = smoke_params.paradox.templates  # the one source of the paper profile's prompts: conf/paradox
+    msgs = chat_messages("style", "What is 2+2?", "2+2=5", tc.modes(), tc.system)
     assert msgs[0]["role"] == "system" and "2+2=5" in msgs[-1]["content"] and "\\boxed{}" in msgs[-1]["content"]
-    with pytest.raises(ValueError, match=r"templates\.refine: missing placeholders \['draft'\]"):
-        check_templates({"synth": "{problem}", "refine": "{problem}", "style": "{problem} {draft}"})
-    with pytest.raises(ValueError, match=r"templates\.synth: unknown placeholders"):
-        check_templates({"synth": "{problem} {answer}", "refine": "{problem}{draft}", "style": "{problem}{draft}"})
+    with pytest.raises(ValueError, match=r"refine: missing placeholders \['draft'\]"):
+        TemplatesConfig(system="s", synth="{problem}", refine="{problem}", style="{problem} {draft}")
+    with pytest.raises(ValueError, match=r"synth: unknown placeholders"):
+        TemplatesConfig(system="s", synth="{problem} {answer}", refine="{problem}{draft}", style="{problem}{draft}")
     with pytest.raises(ValueError, match="chat template"):
-        chat_prompt(tok, "synth", "q")
+        chat_prompt(tok, "synth", "q", None, tc.modes())
     t = copy.deepcopy(tok)
     t.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]"
-    s = chat_prompt(t, "refine", "Q?", "my draft")
+    s = chat_prompt(t, "refine", "Q?", "my draft", tc.modes(), tc.system)
     assert s.startswith("[system]") and "my draft" in s and s.endswith("[assistant]")
+    with pytest.raises(ValueError, match="templates"):  # a chat oracle needs the templates
+        model_proposer(None, t, seed=0)
 
 
 # --------------------------------------------------------------------------- variants
@@ -268,7 +275,7 @@ def _rft(problems):
             samples.append([Sample(make_draft(p, d, "skip", rng).text, 5, True)])  # right answer, a step missing
         else:
             samples.append([Sample(render_solution(p, d), 5, True)])
-    return ps, select_traces(ps, samples, seed=0)
+    return ps, select_traces([tiny_item(p) for p in ps], samples, seed=0)
 
 
 def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, tok):
@@ -276,13 +283,14 @@ def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, to
     assert rft.stats["solvable"] == 9
     broken = rft.solvable[4]
 
-    def proposer(mode, probs, drafts, attempt):  # perfect, except it can never style-refine one problem
-        outs = perfect_oracle(mode, probs, drafts, attempt)
-        return ["nonsense ." if (mode == "style" and p.pid == broken) else o for o, p in zip(outs, probs)]
+    def proposer(mode, items, drafts, attempt):  # perfect, except it can never style-refine one problem
+        outs = perfect_oracle(mode, items, drafts, attempt)
+        return ["nonsense ." if (mode == "style" and it.pid == broken) else o for o, it in zip(outs, items)]
 
-    oracle = functools.partial(oracle_run, None, None, max_retries=1, proposer=proposer)
-    vs = build_variants(rft, ps, oracle)
-    assert set(vs.sets) == set(VARIANTS)
+    oracle = functools.partial(oracle_run, proposer, max_retries=1)
+    items = [tiny_item(p) for p in ps]
+    vs = build_variants(rft, items, oracle)
+    assert set(vs.sets) == set(SETS)
     ids = assert_same_ids(vs.sets)
     assert ids == [pid for pid in rft.solvable if pid != broken] == vs.pids
     assert vs.report["n_solvable"] == 9 and vs.report["n_kept"] == 8
@@ -307,7 +315,7 @@ def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, to
         assert_same_ids(bad)
     # the analysis runs on the sets: style-aligned keeps the model's style, refine keeps the atoms
     own = [render_solution(by_pid[pid], "qwen") for pid in ids]
-    rep = analyze_variants(tiny_lm, tok, vs.sets, ps, own, batch_size=8)
+    rep = analyze_variants(tiny_lm, tok, vs.sets, items, own, batch_size=8)
     assert rep["oracle_refined"]["preservation"]["mean"] == 1.0
     assert rep["style_aligned"]["token_shift"]["tv_distance"] < rep["oracle_refined"]["token_shift"]["tv_distance"]
     assert rep["oracle_synth"]["quality"]["all_valid"] == 1.0
@@ -344,10 +352,11 @@ def test_rm_pool_composition_matches_params(problems):
 def test_reward_model_training_lowers_pairwise_loss(problems, tok, smoke_params):
     spec = smoke_params.model("llama")
     pool = build_rm_pool(problems[:40], world_sources(problems[:40], seed=0), PoolComposition(n_pairs=32), seed=0)
-    rm = build_reward_model(spec, tok, seed=0)
+    rm = build_scorer(spec, tok, seed=0)
     assert type(rm).__name__.endswith("ForSequenceClassification")
     assert rm.config.num_labels == 1 and rm.config.pad_token_id == tok.pad_token_id
     cfg = smoke_params.train_params("llama").model_copy(update={"steps": 30, "batch_size": 16, "lr": 3e-3, "warmup": 3})
+    cfg = cfg.resolve(len(pool.pairs))
     stats = train_reward_model(rm, tok, problems[:40], pool, cfg, seed=0)
     assert stats["loss_after"] < stats["loss_before"] - 0.1, stats
     s = score(rm, tok, problems[:10], [render_solution(p, "oracle") for p in problems[:10]], batch_size=4)

@@ -10,7 +10,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json  # noqa: E402
-import runpy  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, run_stage  # noqa: E402
 from reasonlab.params import ParamsError, parse_params  # noqa: E402
 from reasonlab.profiles import compose, write_params  # noqa: E402
 
@@ -46,56 +46,43 @@ def _one_thread():
     torch.set_num_threads(previous)
 
 
-def _stage(script: str, *args: str) -> None:
-    """Run ``stages/<script>`` in this process (as ``python stages/<script> args``), timing it."""
-    argv = sys.argv
-    sys.argv = [str(STAGES / script), *args]
+def _stage(name: str, **item) -> None:
+    """Run stage ``name`` (cwd: the scratch repository) as dvc.yaml calls it, timing it."""
     t0 = time.perf_counter()
-    try:
-        runpy.run_path(str(STAGES / script), run_name="__main__")
-    finally:
-        sys.argv = argv
-    name = script.removesuffix(".py") + (f"@{args[0]}" if args and not args[0].startswith("-") else "")
-    TIMES[name] = time.perf_counter() - t0
+    run_stage(name, yaml.safe_load(Path("params.yaml").read_text()), **item)
+    TIMES[name + (f"@{item['item']}" if item else "")] = time.perf_counter() - t0
 
 
 def _run_all(fams) -> None:
-    _stage("paradox_oracle_modes.py", "--oracle", "models/oracle", "--out", "models/oracle_modes",
-           "--metrics", "metrics/paradox/oracle_modes.json", "--live", "plots/paradox/oracle_modes")
+    _stage("paradox_oracle_modes")
     for f in fams:
-        _stage("paradox_sample.py", f, "--model", f"models/{f}", "--out", f"data/paradox/samples/{f}",
-               "--metrics", f"metrics/paradox/sample/{f}.json")
-    _stage("paradox_reward_model.py", "--samples", "data/paradox/samples", "--out", "models/reward_model",
-           "--metrics", "metrics/paradox/reward_model.json", "--live", "plots/paradox/reward_model")
+        _stage("paradox_sample", item=f)
+    _stage("paradox_reward_model")
     for f in fams:
-        _stage("paradox_variants.py", f, "--oracle", "models/oracle_modes", "--samples", f"data/paradox/samples/{f}",
-               "--out", f"data/paradox/variants/{f}", "--metrics", f"metrics/paradox/variants/{f}.json")
-        _stage("paradox_score.py", f, "--model", f"models/{f}", "--reward", "models/reward_model",
-               "--samples", f"data/paradox/samples/{f}", "--variants", f"data/paradox/variants/{f}",
-               "--out", f"data/paradox/score/{f}", "--metrics", f"metrics/paradox/score/{f}.json")
+        _stage("paradox_variants", item=f)
+        _stage("paradox_score", item=f)
         _finetune(f)
 
 
 def _finetune(f: str) -> None:
-    _stage("paradox_finetune.py", f, "--model", f"models/{f}", "--variants", f"data/paradox/variants/{f}",
-           "--out", f"data/paradox/students/{f}", "--metrics", f"metrics/paradox/finetune/{f}.json",
-           "--plots", f"plots/paradox/finetune/{f}")
+    _stage("paradox_finetune", item=f)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A working directory with the smoke world, the smoke models and every paradox stage run once."""
     from reasonlab.models.pretrain import pretrain
-    from reasonlab.world.build import build_world
+    from reasonlab.world.build import make_world
 
     root = tmp_path_factory.mktemp("paradox")
     data = compose("smoke", ROOT / "conf", OVERRIDES)
     write_params(data, root / "params.yaml")
     P = parse_params(data)
-    build_world(P.world, P.seed, root / "data" / "world")
+    make_world(P.world, P.seed, root / "data" / "world")
     t0 = time.perf_counter()
     for m in (*FAMILIES, "oracle"):
         pretrain(P, m, root / "data" / "world", root / "models" / m, ckpt_root=root / ".ckpt")
+    shutil.copytree(ROOT / "stages", root / "stages")
     TIMES["pretrain (setup)"] = time.perf_counter() - t0
     cwd = os.getcwd()
     os.chdir(root)
@@ -117,7 +104,7 @@ def _json(p: Path):
 def test_stages_write_their_outputs(repo):
     root, P = repo
     m = _json(root / "metrics/paradox/oracle_modes.json")
-    assert m["steps"] == P.paradox.oracle_modes.steps and set(m["held_out"]) >= {"synth", "refine", "style"}
+    assert m["steps"] == P.paradox.oracle_modes.train.steps and set(m["held_out"]) >= {"synth", "refine", "style"}
     assert (root / "models/oracle_modes/config.json").exists()
     assert (root / "plots/paradox/oracle_modes/plots/metrics/loss.tsv").exists()
     for f in FAMILIES:
@@ -133,23 +120,24 @@ def test_stages_write_their_outputs(repo):
 
 @pytest.mark.slow
 def test_five_sets_share_ids_and_oracle_sets_verify(repo):
-    from reasonlab.paradox.pipeline import role_problems
-    from reasonlab.paradox.variants import VARIANTS, assert_same_ids, load_variants
-    from reasonlab.world.verifier import verify
+    from reasonlab.paradox.config import SETS
+    from reasonlab.paradox.roles import role_items
+    from reasonlab.paradox.variants import assert_same_ids, load_variants
+    from reasonlab.world.tasks import open_task
 
     root, P = repo
-    by_pid = {p.pid: p for p in role_problems(root / "data/world", "rft", 64, P.paradox.problems.seed)}
+    by_pid = {it.pid: it for it in role_items(open_task(root / "data/world"), "rft", 64, P.paradox.problems.seed)}
     sizes = {}
     for f in FAMILIES:
         sets = load_variants(root / f"data/paradox/variants/{f}")
-        assert tuple(sets) == VARIANTS
+        assert tuple(sets) == SETS
         ids = assert_same_ids(sets)
         sizes[f] = len(ids)
         rft = _json(root / f"data/paradox/samples/{f}/rft.json")
         assert set(ids) <= set(rft["traces"])  # only SLM-solvable problems
         assert list(sets["slm_rft"]["solution"]) == [rft["traces"][pid]["text"] for pid in ids]
         for v in ("oracle_refined", "oracle_synth", "reference", "style_aligned"):
-            assert all(verify(by_pid[pid], s).all_valid for pid, s in zip(sets[v]["pid"], sets[v]["solution"])), v
+            assert all(by_pid[pid].check(s).all_valid for pid, s in zip(sets[v]["pid"], sets[v]["solution"])), v
     assert any(sizes.values()), f"no family solved anything: {sizes}"
 
 
@@ -167,7 +155,7 @@ def test_reward_pool_composition_matches_params(repo):
     # the pool's problems are disjoint from the problems of the sets (the RM never saw them)
     sets_pids = set().union(*(_json(root / f"data/paradox/samples/{f}/rft.json")["traces"] for f in FAMILIES))
     assert not {p["pid"] for p in pool["pairs"]} & sets_pids
-    from reasonlab.paradox.pipeline import load_reward_model
+    from reasonlab.paradox.reward import load_reward_model
 
     rm, _ = load_reward_model(root / "models/reward_model")
     assert type(rm).__name__.endswith("ForSequenceClassification")
@@ -175,7 +163,7 @@ def test_reward_pool_composition_matches_params(repo):
 
 @pytest.mark.slow
 def test_scores_and_students(repo):
-    from reasonlab.paradox.pipeline import students
+    from reasonlab.paradox.students import students
 
     root, P = repo
     ft_cfg = P.paradox.finetune
@@ -236,15 +224,16 @@ def test_report_notebook_renders(repo):
 @pytest.mark.slow
 def test_empty_sets_flow_through(repo, tmp_path):
     """With paradox.problems.min_ids=0 a family that solved nothing yields empty sets, not a crash."""
-    from reasonlab.paradox.pipeline import finetune_family, score_family
+    from reasonlab.paradox.drivers.finetune import finetune_family
+    from reasonlab.paradox.drivers.score import score_family
+    from reasonlab.paradox.oracle import oracle_run, perfect_oracle
     from reasonlab.paradox.rejection import RejectionResult
     from reasonlab.paradox.variants import build_variants, load_variants, save_variants
-    from reasonlab.paradox.oracle import oracle_run, perfect_oracle
 
     root, P = repo
     import functools
 
-    vs = build_variants(RejectionResult({}, {}, {}), [], functools.partial(oracle_run, None, None, proposer=perfect_oracle))
+    vs = build_variants(RejectionResult({}, {}, {}), [], functools.partial(oracle_run, perfect_oracle))
     save_variants(vs, tmp_path / "variants")
     assert all(len(d) == 0 for d in load_variants(tmp_path / "variants").values())
     sc = score_family(P, "qwen", root / "models/qwen", root / "models/reward_model", root / "data/world",
@@ -256,6 +245,14 @@ def test_empty_sets_flow_through(repo, tmp_path):
 
 
 # --------------------------------------------------------------------------- the paradox stages of dvc.yaml
+
+
+def _lookup(params: dict, dotted: str):
+    node = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
 
 PARADOX_STAGES = {"paradox_oracle_modes", "paradox_sample", "paradox_reward_model", "paradox_variants",
                   "paradox_score", "paradox_finetune", "report_paradox"}
@@ -270,6 +267,7 @@ def test_dvc_yaml_paradox_stages_params_and_dag(tmp_path):
     for name, st in stages.items():
         body = st.get("do", st)
         for key in body.get("params", []):
+            key = re.sub(r"\$\{([\w.]+)\}", lambda m: str(_lookup(params, m.group(1))), key)
             node = params
             for part in key.split("."):
                 assert isinstance(node, dict) and part in node, f"{name}: params key {key!r} not in params.yaml"
@@ -277,7 +275,7 @@ def test_dvc_yaml_paradox_stages_params_and_dag(tmp_path):
         script = body["cmd"].split()[1]
         assert (ROOT / script).exists(), script
     # fine-tuning params re-run only the fine-tuning (and the report)
-    uses_ft = [n for n, st in stages.items() if any(k.startswith("paradox.finetune") and k != "paradox.finetune.max_len"
+    uses_ft = [n for n, st in stages.items() if any(k.startswith("paradox.finetune") and k != "paradox.finetune.train.max_len"
                                                    for k in st.get("do", st).get("params", []))]
     assert uses_ft == ["paradox_finetune", "report_paradox"]
     # DVC accepts the pipeline and orders the stages
@@ -420,7 +418,8 @@ def _smoke():
 
 
 @pytest.mark.parametrize("path, value, match", [
-    ("finetune.lr", -1.0, r"paradox\.finetune\.lr"),
+    ("finetune.train.lr", -1.0, r"paradox\.finetune\.train\.lr"),
+    ("finetune.train.steps", 5, r"paradox\.finetune\.train.*exactly one of steps and epochs"),
     ("finetune.epoch", 2, r"paradox\.finetune\.epoch: Extra inputs"),
     ("finetune.objectives", ["sft", "kl"], r"paradox\.finetune\.objectives"),
     ("finetune.seeds", [0, 0], r"paradox\.finetune.*seeds has duplicates"),
@@ -446,48 +445,57 @@ def test_config_errors_name_the_key(path, value, match):
 
 
 def test_cross_section_checks_name_the_key(smoke_world):
-    from reasonlab.paradox.pipeline import check_paradox_params, role_problems
+    from reasonlab.paradox.roles import role_items
+    from reasonlab.world.tasks import open_task
 
     d = _smoke()
     d["paradox"]["families"] = ["qwen", "mistral"]
     with pytest.raises(ParamsError, match=r"paradox\.families: 'mistral' is not a models entry"):
-        check_paradox_params(parse_params(d))
+        parse_params(d)  # checked whenever params.yaml is read, by every stage
     d["paradox"]["families"] = ["qwen", "reasoner_s"]
     with pytest.raises(ParamsError, match=r"paradox\.families: models\.reasoner_s has role 'reasoner'"):
-        check_paradox_params(parse_params(d))
+        parse_params(d)
+    with pytest.raises(ParamsError, match=r"paradox\.families .* does not list 'llama'"):
+        parse_params(_smoke()).paradox.model_copy(update={"families": ["qwen"]}).check_family("llama")
+    task = open_task(smoke_world)
     with pytest.raises(ParamsError, match=r"paradox\.problems\.rft=10000 exceeds"):
-        role_problems(smoke_world, "rft", 10000, 0)
+        role_items(task, "rft", 10000, 0)
     # the roles are disjoint and do not depend on each other's sizes
-    a = {p.pid for p in role_problems(smoke_world, "rft", 20, 0)}
-    b = {p.pid for p in role_problems(smoke_world, "reward", 20, 0)}
+    a = {p.pid for p in role_items(task, "rft", 20, 0)}
+    b = {p.pid for p in role_items(task, "reward", 20, 0)}
     assert not a & b
-    assert [p.pid for p in role_problems(smoke_world, "rft", 10, 0)] == [p.pid for p in role_problems(smoke_world, "rft", 20, 0)][:10]
+    assert [p.pid for p in role_items(task, "rft", 10, 0)] == [p.pid for p in role_items(task, "rft", 20, 0)][:10]
 
 
-def test_templates_default_to_the_library_and_grid_commands():
+def test_grid_commands():
     from reasonlab.paradox.grid import grid_commands
-    from reasonlab.paradox.oracle import PAPER_SYSTEM_PROMPT, PAPER_TEMPLATES
 
-    P = parse_params(compose("tiny", ROOT / "conf"))
-    assert P.paradox.templates.modes() == PAPER_TEMPLATES and P.paradox.templates.system == PAPER_SYSTEM_PROMPT
     cmds = grid_commands([1e-3, 3e-4], [8])
-    assert cmds == ["dvc exp run --queue -n ft-lr1e-03-bs8 -S paradox.finetune.lr=0.001 -S paradox.finetune.batch_size=8",
-                    "dvc exp run --queue -n ft-lr3e-04-bs8 -S paradox.finetune.lr=0.0003 -S paradox.finetune.batch_size=8"]
+    assert cmds == [
+        "dvc exp run --queue -n ft-lr1e-03-bs8 -S paradox.finetune.train.lr=0.001 -S paradox.finetune.train.batch_size=8",
+        "dvc exp run --queue -n ft-lr3e-04-bs8 -S paradox.finetune.train.lr=0.0003 -S paradox.finetune.train.batch_size=8"]
     smoke = grid_commands([1e-3], [8], queue=False, extra=["profile=smoke"])
-    assert smoke == ["dvc exp run -n ft-lr1e-03-bs8 -S profile=smoke -S paradox.finetune.lr=0.001 -S paradox.finetune.batch_size=8"]
+    assert smoke == ["dvc exp run -n ft-lr1e-03-bs8 -S profile=smoke -S paradox.finetune.train.lr=0.001 "
+                     "-S paradox.finetune.train.batch_size=8"]
+    P = parse_params(compose("tiny", ROOT / "conf"))  # every -S key exists in params.yaml
+    assert P.paradox.finetune.train.lr > 0 and P.paradox.finetune.train.batch_size > 0
     with pytest.raises(ValueError, match="--set"):
         grid_commands([1e-3], [8], extra=["profile"])
 
 
 def test_finetune_budget_is_the_same_for_every_set():
-    from reasonlab.paradox.pipeline import finetune_steps, finetune_train_params
+    from reasonlab.schema import TrainParams
 
+    def steps(n, epochs, bs):
+        return TrainParams(epochs=epochs, batch_size=bs, lr=1e-3).resolve(n).steps
+
+    assert steps(10, 1, 8) == 2 and steps(16, 1, 8) == 2 and steps(3, 2.5, 4) == 2
     P = parse_params(_smoke())
-    assert finetune_steps(10, 1, 8) == 2 and finetune_steps(16, 1, 8) == 2 and finetune_steps(3, 2.5, 4) == 2
-    cfg = finetune_train_params(P.paradox, 40)
-    assert cfg.steps == 5 and cfg.batch_size == P.paradox.finetune.batch_size and cfg.lr == P.paradox.finetune.lr
+    ft = P.paradox.finetune.train
+    cfg = ft.resolve(40)
+    assert cfg.steps == 5 and cfg.warmup == int(0.1 * 5) and cfg.batch_size == ft.batch_size and cfg.lr == ft.lr
     with pytest.raises(ValueError, match="no examples"):
-        finetune_steps(0, 1, 8)
+        ft.resolve(0)
 
 
 def test_grid_summary_reads_dvc_exp_show_json():
@@ -496,7 +504,8 @@ def test_grid_summary_reads_dvc_exp_show_json():
     def data(lr, bs, rft, orc):
         ft = {"sets": {"slm_rft": {"sft": {"avg": rft}}, "oracle_refined": {"sft": {"avg": orc}},
                        "oracle_synth": {"sft": {"avg": orc - 0.01}}}}
-        return {"params": {"params.yaml": {"data": {"paradox": {"finetune": {"lr": lr, "batch_size": bs, "seeds": [0]}}}}},
+        ft_params = {"train": {"lr": lr, "batch_size": bs}, "seeds": [0]}
+        return {"params": {"params.yaml": {"data": {"paradox": {"finetune": ft_params}}}},
                 "metrics": {f"metrics/paradox/finetune/{f}.json": {"data": ft} for f in ("a", "b")}}
 
     show = [{"rev": "workspace", "name": None, "data": data(3e-4, 8, 0.30, 0.20), "experiments": None},

@@ -1,4 +1,4 @@
-"""Unit tests for reasonlab.quant: scheme, fake quantization / STE, losses."""
+"""Unit tests for reasonlab.quant (scheme, fake quantization / STE) and the loss module (CE, DFT, KD, Bradley-Terry)."""
 
 import os
 
@@ -23,7 +23,7 @@ from reasonlab.quant.fakequant import (
     quantize_codes,
     round_ste,
 )
-from reasonlab.quant.losses import (
+from reasonlab.models.losses import (
     build_loss,
     ce_loss,
     kd_forward_kl,

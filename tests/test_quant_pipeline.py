@@ -26,16 +26,12 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-from reasonlab.quant.export import (
-    EXPORT_LOGIT_TOL,
-    dir_size_bytes,
-    export_qat,
-    materialize_quantized,
-    max_logit_diff,
-)
+from reasonlab.models.losses import mixed
+from reasonlab.quant.export import EXPORT_LOGIT_TOL, export_qat, materialize_quantized
 from reasonlab.quant.fakequant import fake_quant, fakequant_modules, minmax_qparams, prepare_qat
-from reasonlab.quant.losses import mixed
-from reasonlab.quant.ptq import awq_mappings, load_quantized, read_quant_params, run_ptq, save_quantized
+from reasonlab.quant.packed import dir_size_bytes, max_logit_diff
+from reasonlab.quant.ptq import awq_mappings, run_ptq, save_quantized
+from reasonlab.quant.qparams import load_quantized, read_quant_params
 from reasonlab.quant.scheme import QuantScheme, targeted_modules
 
 SCHEME = QuantScheme(bits=4, group_size=32)

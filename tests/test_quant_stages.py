@@ -2,7 +2,6 @@
 
 import json
 import os
-import runpy
 import shutil
 import subprocess
 import sys
@@ -13,11 +12,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, run_stage
 from reasonlab.params import ParamsError, parse_params
 from reasonlab.profiles import compose, write_params
 from reasonlab.quant import tables as T
-from reasonlab.quant.pipeline import check_quant_params, qat_runs
+from reasonlab.quant.runs import qat_runs
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,8 +29,7 @@ def _tiny() -> dict:
 # ----------------------------------------------------------------------------- params
 def test_profiles_compose_and_fit_the_reasoners():
     for profile in ("tiny", "smoke"):
-        P = parse_params(compose(profile, ROOT / "conf"), profile)
-        qc = check_quant_params(P)
+        qc = parse_params(compose(profile, ROOT / "conf"), profile).quant
         assert qc.qat.ablation.bits in qc.bits and len(qc.qat.seeds) >= 2
         assert set(qc.qat.objectives) == {"sft", "kd"} and qc.qat.init == "gptq"
 
@@ -39,8 +37,9 @@ def test_profiles_compose_and_fit_the_reasoners():
 @pytest.mark.parametrize(
     "edit, key",
     [
-        (lambda q: q["qat"].update(lr=-1), r"quant\.qat\.lr"),
-        (lambda q: q["qat"].update(stpes=3), r"quant\.qat\.stpes"),
+        (lambda q: q["qat"]["train"].update(lr=-1), r"quant\.qat\.train\.lr"),
+        (lambda q: q["qat"]["train"].update(stpes=3), r"quant\.qat\.train\.stpes"),
+        (lambda q: q["qat"]["train"].update(warmup=600), r"quant\.qat\.train.*warmup=600 must be smaller"),
         (lambda q: q["qat"]["kd"].update(kind="kl"), r"quant\.qat\.kd\.kind"),
         (lambda q: q["qat"].update(seeds=[0, 0]), r"quant\.qat\.seeds"),
         (lambda q: q.update(bits=[5, 3]), r"quant\.bits"),
@@ -70,7 +69,9 @@ def test_params_checked_against_models_name_their_key(edit, key):
     d = _tiny()
     edit(d)
     with pytest.raises(ParamsError, match=key):
-        check_quant_params(parse_params(d))
+        parse_params(d)  # checked whenever params.yaml is read, by every stage
+    with pytest.raises(ParamsError, match=r"quant\.bits \[4, 3, 2\] does not list 5"):
+        parse_params(_tiny()).quant.check_stage("reasoner_s", 5)
 
 
 def test_qat_grid_rq1_everywhere_rq2_at_the_ablation_bits():
@@ -198,15 +199,6 @@ def test_findings_react_to_the_numbers(fixed_results):
 STAGES = ROOT / "stages"
 
 
-def _stage(script: str, *args: str) -> None:
-    argv = sys.argv
-    sys.argv = [str(STAGES / script), *args]
-    try:
-        runpy.run_path(str(STAGES / script), run_name="__main__")
-    finally:
-        sys.argv = argv
-
-
 @pytest.fixture(scope="module")
 def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
     """The quant stages on the smoke profile, in a scratch directory laid out like the repository."""
@@ -216,20 +208,18 @@ def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
     old = os.getcwd()
     os.chdir(root)
     try:
-        write_params(compose("smoke", ROOT / "conf"), root / "params.yaml")
+        params = compose("smoke", ROOT / "conf")
+        write_params(params, root / "params.yaml")
         shutil.copytree(smoke_world, root / "data" / "world")
+        shutil.copytree(ROOT / "stages", root / "stages")
         qc = smoke_params.quant
         for r in qc.reasoners:
             pretrain(smoke_params, r, "data/world", f"models/{r}", ckpt_root=".ckpt")
-            _stage("quant_traces.py", r, "--model", f"models/{r}", "--out", f"data/quant/traces/{r}.jsonl",
-                   "--metrics", f"metrics/quant/traces/{r}.json")
-            _stage("quant_ptq.py", r, "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
-                   "--out", f"models/quant/{r}/ptq", "--metrics", f"metrics/quant/ptq/{r}.json")
+            run_stage("quant_traces", params, item=r)
+            run_stage("quant_ptq", params, item=r)
             for b in qc.bits:
-                _stage("quant_qat.py", r, str(b), "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
-                       "--ptq", f"models/quant/{r}/ptq", "--out", f"models/quant/{r}/qat-w{b}",
-                       "--metrics", f"metrics/quant/qat/{r}-w{b}.json", "--plots", f"plots/quant/qat/{r}-w{b}")
-        yield root, qc
+                run_stage("quant_qat", params, reasoner=r, bits=b)
+        yield root, qc, params
     finally:
         os.chdir(old)
 
@@ -237,7 +227,7 @@ def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
 def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
     from transformers import AutoModelForCausalLM
 
-    root, qc = smoke_quant
+    root, qc, _ = smoke_quant
     r = qc.reasoners[0]
     traces = json.loads((root / f"metrics/quant/traces/{r}.json").read_text())
     assert traces["n_traces"] > 0 and (root / f"data/quant/traces/{r}.jsonl").stat().st_size > 0
@@ -259,8 +249,8 @@ def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
             m = q["runs"][run.name]
             assert m["export_max_logit_diff"] <= 1e-4 and m["weights_bytes"] < ptq["models"]["fp"]["weights_bytes"]
             curve = pd.read_csv(root / f"plots/quant/qat/{r}-w{b}/{run.name}/probe.tsv", sep="\t")
-            assert curve.step.tolist() == sorted({0, *range(qc.qat.eval_every, qc.qat.steps + 1, qc.qat.eval_every),
-                                                 qc.qat.steps})
+            assert curve.step.tolist() == sorted({0, *range(qc.qat.eval_every, qc.qat.train.steps + 1, qc.qat.eval_every),
+                                                 qc.qat.train.steps})
             assert (root / f"plots/quant/qat/{r}-w{b}/{run.name}/loss.tsv").exists()
     # a stock from_pretrained loads the exported QAT checkpoint (packed low-bit weights)
     ckpt = root / f"models/quant/{r}/qat-w{low}/kd-gptq-s0"
@@ -273,14 +263,12 @@ def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
 
 
 def test_rerunning_a_qat_stage_reuses_finished_runs(smoke_quant, capsys):
-    root, qc = smoke_quant
+    root, qc, params = smoke_quant
     r, b = qc.reasoners[0], min(qc.bits)
     metrics = root / f"metrics/quant/qat/{r}-w{b}.json"
     before = json.loads(metrics.read_text())
     capsys.readouterr()
-    _stage("quant_qat.py", r, str(b), "--model", f"models/{r}", "--traces", f"data/quant/traces/{r}.jsonl",
-           "--ptq", f"models/quant/{r}/ptq", "--out", f"models/quant/{r}/qat-w{b}",
-           "--metrics", str(metrics), "--plots", f"plots/quant/qat/{r}-w{b}")
+    run_stage("quant_qat", params, reasoner=r, bits=b)
     out = capsys.readouterr().out
     assert out.count("finished earlier") == len(before["runs"])
     after = json.loads(metrics.read_text())
@@ -292,7 +280,7 @@ def test_rerunning_a_qat_stage_reuses_finished_runs(smoke_quant, capsys):
 def test_report_notebook_renders(smoke_quant):
     from reasonlab.report import run_notebook
 
-    root, _ = smoke_quant
+    root, _, _ = smoke_quant
     page = run_notebook("quant", root / "reports" / "quant",
                         {"metrics_dir": str(root / "metrics/quant"), "plots_dir": str(root / "plots/quant")},
                         notebooks=ROOT / "notebooks")
@@ -303,18 +291,6 @@ def test_report_notebook_renders(smoke_quant):
     figs = {p.stem for p in (root / "reports/quant/figures").glob("*.png")}
     assert {"rq1_objective", "rq2_curves", "low_bit_recovery"} <= figs
     assert (root / "reports/quant/tables/findings.csv").exists()
-
-
-def test_notebook_is_generated_from_its_source(tmp_path):
-    out = tmp_path / "quant.ipynb"
-    subprocess.run([sys.executable, str(ROOT / "tools/make_notebook.py"), str(ROOT / "notebooks/src/quant.py"), str(out)],
-                   check=True)
-    def cells(path):  # cell ids are random; compare kind, source and tags
-        return [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags"))
-                for c in json.loads(path.read_text())["cells"]]
-
-    assert cells(out) == cells(ROOT / "notebooks/quant.ipynb"), "regenerate notebooks/quant.ipynb"
-    assert all(not c.get("outputs") for c in json.loads((ROOT / "notebooks/quant.ipynb").read_text())["cells"])
 
 
 def test_dvc_yaml_quant_stages_expand(tmp_path):

@@ -1,11 +1,13 @@
+import json
+
 import torch
+import torch.nn.functional as F
 
 from reasonlab.models.data import pretrain_examples
-from reasonlab.models.losses import ce_loss, dft_loss
+from reasonlab.models.losses import bt_loss, ce_loss, dft_loss
 from reasonlab.models.train import batch_indices, collate, masked_loss, train
-from reasonlab.models.zoo import build_model
+from reasonlab.models.zoo import build_model, load_tokenizer
 from reasonlab.world.build import load_split
-from reasonlab.world.tokenizer import load_tokenizer
 
 
 def _setup(smoke_params, smoke_world, name="llama"):
@@ -59,11 +61,12 @@ def test_resume_from_checkpoint_reaches_the_same_state(smoke_params, smoke_world
     train(full, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "a")
     part = build_model(spec, tok, 0)
     train(part, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b", max_steps=5)  # "interrupted"
+    assert json.loads((tmp_path / "b" / "checkpoint.json").read_text())["step"] == 5  # written when it stopped
+    assert (tmp_path / "b" / "model.safetensors").exists()  # weights in safetensors, not a pickle
     resumed = build_model(spec, tok, 0)  # a fresh process would start from scratch weights
-    stats = train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
-    assert stats["resumed_from"] == 5  # the checkpoint written when the first run stopped
+    train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
     for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
-        assert torch.allclose(a, b, atol=1e-6), n
+        assert torch.equal(a, b), n  # exactly the state of the uninterrupted run
 
 
 def test_dft_loss_identities():
@@ -87,16 +90,25 @@ def test_dft_loss_identities():
     assert torch.allclose(g_row0, manual, atol=1e-6)
 
 
+def test_bradley_terry_loss_identities():
+    torch.manual_seed(0)
+    rc, rr = torch.randn(7, requires_grad=True), torch.randn(7)
+    assert torch.allclose(bt_loss(rc, rr), F.softplus(rr - rc))  # -log sigmoid(x) = softplus(-x)
+    assert torch.allclose(bt_loss(rc, rc.detach()), torch.full((7,), torch.log(torch.tensor(2.0))))
+    g = torch.autograd.grad(bt_loss(rc, rr).sum(), rc)[0]
+    assert torch.allclose(g, torch.sigmoid(rc - rr) - 1)  # d/dr_c -log sigma(r_c - r_r)
+
+
 def test_saved_model_tokenizer_round_trips_for_every_arch(smoke_params, smoke_world, tmp_path):
     """Regression: AutoTokenizer on a qwen2 directory swapped in Qwen2's byte-level pre-tokenizer."""
-    from reasonlab.models.zoo import load_tokenizer_any, save_model_atomic
+    from reasonlab.models.zoo import save_model_atomic
 
     tok = load_tokenizer(smoke_world / "tokenizer")
     text = "<bos> ann has 3 pens . <sol> ann = 3 + 4 = 7 ; #### 7"
     for name in ("qwen", "llama", "deepseek", "reasoner_s"):
         out = tmp_path / name
         save_model_atomic(build_model(smoke_params.model(name), tok, 0), tok, out, {})
-        t2 = load_tokenizer_any(out)
+        t2 = load_tokenizer(out)
         ids = tok(text, add_special_tokens=False)["input_ids"]
         assert t2(text, add_special_tokens=False)["input_ids"] == ids, name
         assert t2.decode(ids) == text, name

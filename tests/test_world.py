@@ -7,7 +7,7 @@ from reasonlab.world.build import build_world, load_problems, load_split
 from reasonlab.world.corpus import general_corpus
 from reasonlab.world.dialects import DIALECTS, SMALL_DIALECTS, render_solution
 from reasonlab.world.problems import ProblemSpec, make_problem, make_problems, problem_key
-from reasonlab.world.tokenizer import load_tokenizer
+from reasonlab.models.zoo import load_tokenizer
 from reasonlab.world.verifier import extract_answer, verify
 
 

@@ -9,16 +9,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import partial
-from typing import Callable
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from .generate import SamplingConfig, generate
-from .models.data import prompt_text
-from .world.problems import Problem
-from .world.verifier import verify
+from .generate import SamplingConfig, generate, pick_backend
+from .io import setup_threads
+from .models.zoo import load_causal_lm, load_tokenizer
+from .schema import SampledEval
+from .world.tasks import Item, open_task
 
 Z95 = 1.959963984540054
 
@@ -61,35 +60,18 @@ def mean_sd(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-@dataclass(frozen=True)
-class EvalItem:
-    """One test question: its prompt and a checker returning an object with
-    ``correct``, ``answer``, ``step_validity`` and ``dialect`` (a :class:`~reasonlab.world.verifier.Verdict`
-    in the tiny world; :class:`reasonlab.hub.MathVerdict` for hub data)."""
-
-    pid: str
-    prompt: str
-    check: Callable[[str], object]
-
-
-def tiny_items(problems: list[Problem]) -> list[EvalItem]:
-    return [EvalItem(p.pid, prompt_text(p.text), partial(verify, p)) for p in problems]
-
-
-def evaluate_tier(model, tokenizer, problems: list[Problem] | list[EvalItem], *, k: int, temperature: float, top_p: float,
+def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperature: float, top_p: float,
                   max_new_tokens: int, batch_size: int, seed: int, backend: str = "transformers",
                   model_path=None, tier: str = "") -> tuple[dict, list[dict]]:
-    """Metrics and per-sample records of one tier (``problems``: world problems or :class:`EvalItem`)."""
-    items = problems if problems and isinstance(problems[0], EvalItem) else tiny_items(problems)
-    problems = items
+    """Metrics and per-sample records of one tier (``items``: :class:`~reasonlab.world.tasks.Item` s)."""
     prompts = [it.prompt for it in items]
     samp = generate(model, tokenizer, prompts, SamplingConfig(k, temperature, top_p, max_new_tokens, seed, batch_size),
                     backend, desc=f"sample {tier}", model_path=model_path)
     greedy = generate(model, tokenizer, prompts, SamplingConfig(1, 0.0, 1.0, max_new_tokens, seed, batch_size),
                       backend, desc=f"greedy {tier}", model_path=model_path)
-    correct = np.zeros((len(problems), k), dtype=bool)
+    correct = np.zeros((len(items), k), dtype=bool)
     records, lengths, validity, finished = [], [], [], []
-    for i, p in enumerate(problems):
+    for i, p in enumerate(items):
         for j, s in enumerate(samp[i]):
             v = p.check(s.text)
             correct[i, j] = v.correct
@@ -101,7 +83,7 @@ def evaluate_tier(model, tokenizer, problems: list[Problem] | list[EvalItem], *,
                             "dialect": v.dialect, "text": s.text})
     g_correct = []
     g_len = []
-    for i, p in enumerate(problems):
+    for i, p in enumerate(items):
         s = greedy[i][0]
         v = p.check(s.text)
         g_correct.append(v.correct)
@@ -122,38 +104,55 @@ def evaluate_tier(model, tokenizer, problems: list[Problem] | list[EvalItem], *,
         "greedy_mean_len_tokens": float(np.mean(g_len)),
         "step_validity": float(np.mean(validity)),
         "finished": float(np.mean(finished)),
-        "n_problems": len(problems),
+        "n_problems": len(items),
     }
     return m, records
 
 
-def evaluate_model(model_dir, world_dir, ev, seed: int) -> tuple[dict, "list[dict]"]:
-    """Evaluate a saved model on every tier of ``ev.tiers`` (``ev``: :class:`reasonlab.params.EvalParams`)."""
-    from pathlib import Path
-
-    from .generate import pick_backend
-    from .io import setup_threads
-    from .models.zoo import load_causal_lm, load_tokenizer_any
-    from .world.build import load_problems
-
+def evaluate_model(model_dir, world_dir, ev, seed: int) -> tuple[dict, list[dict]]:
+    """Every tier of ``ev.tiers`` of the world in ``world_dir`` (``ev``: :class:`reasonlab.params.EvalParams`)."""
     setup_threads()
     backend = pick_backend(ev.backend)
     model = load_causal_lm(model_dir) if backend == "transformers" else None
-    tok = load_tokenizer_any(model_dir)
+    tok = load_tokenizer(model_dir)
+    task = open_task(world_dir)
     metrics: dict = {"k": ev.k, "temperature": ev.temperature, "backend": backend}
     records: list[dict] = []
     for tier in ev.tiers:
-        if (Path(world_dir) / "hub.json").exists():  # paper profile
-            from .hub import load_hub_items
-
-            probs = load_hub_items(world_dir, tier)
-        else:
-            probs = tiny_items(load_problems(Path(world_dir), f"test_{tier}"))
-        if ev.limit:
-            probs = probs[: ev.limit]
-        m, rec = evaluate_tier(model, tok, probs, k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
-                               max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed,
+        m, rec = evaluate_tier(model, tok, task.test_items(tier, ev.limit), k=ev.k, temperature=ev.temperature,
+                               top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed,
                                backend=backend, model_path=model_dir, tier=tier)
         metrics[tier] = m
         records += rec
     return metrics, records
+
+
+def eval_suite(task, ev: SampledEval) -> dict[str, list[Item]]:
+    """The first ``ev.limit`` test items of every tier of ``ev.tiers``."""
+    return {tier: task.test_items(tier, ev.limit) for tier in ev.tiers}
+
+
+def evaluate_suite(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev: SampledEval, seed: int) -> dict:
+    """Compact metrics of one model on ``suite``: per tier ``avg_at_k``, ``greedy``, ``mean_len_tokens``,
+    ``step_validity``; their means over tiers (``avg_at_k``, ``mean_len_tokens``).
+
+    Keys do not depend on ``k`` (stable ``dvc exp show`` columns). Every model is sampled with the
+    same seed (common random numbers), so two models differ only by what they are.
+    """
+    out: dict = {}
+    for tier, items in suite.items():
+        m, _ = evaluate_tier(model, tokenizer, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
+                             max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier)
+        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], "greedy": m["greedy"], "mean_len_tokens": m["mean_len_tokens"],
+                     "step_validity": m["step_validity"]}
+    out["avg_at_k"] = float(np.mean([out[t]["avg_at_k"] for t in suite]))
+    out["mean_len_tokens"] = float(np.mean([out[t]["mean_len_tokens"] for t in suite]))
+    return out
+
+
+def probe_accuracy(model, tokenizer, items: Sequence[Item], *, k: int = 1, temperature: float = 0.0,
+                   max_new_tokens: int = 160, seed: int = 0, batch_size: int = 512) -> float:
+    """Avg@k on ``items`` (``temperature`` 0: greedy accuracy): a cheap accuracy-vs-step probe."""
+    outs = generate(model, tokenizer, [it.prompt for it in items],
+                    SamplingConfig(k, temperature, 1.0, max_new_tokens, seed, batch_size), desc="probe")
+    return float(np.mean([bool(it.check(s.text).correct) for it, o in zip(items, outs) for s in o]))

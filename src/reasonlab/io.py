@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by the stages: atomic writes, params hashes, environment."""
+"""Small I/O helpers shared by the stages: atomic writes, params hashes, threads."""
 
 from __future__ import annotations
 
@@ -6,14 +6,25 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 
 def write_json(path: str | Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (a temp sibling renamed over it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -31,14 +42,8 @@ def params_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def replace_dir(tmp: Path, out: Path) -> None:
-    """Move a finished temp directory over ``out`` (the last step of an atomic directory write)."""
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
 def fresh_tmp_dir(out: str | Path) -> Path:
+    """An empty ``<out>.tmp`` sibling directory to build ``out`` in (see :func:`replace_dir`)."""
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
@@ -47,19 +52,26 @@ def fresh_tmp_dir(out: str | Path) -> Path:
     return tmp
 
 
-def setup_threads() -> None:
-    """Use every core for intra-op parallelism (2 here), unless the user set OMP_NUM_THREADS."""
+def replace_dir(tmp: str | Path, out: str | Path) -> None:
+    """Move the finished directory ``tmp`` over ``out`` (the last step of an atomic directory write).
+
+    An existing ``out`` is renamed aside first and deleted only once the new one is in place, so a
+    reader (or a crash) never sees a half-written directory.
+    """
+    tmp, out = Path(tmp), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, aside / out.name)
+        os.rename(tmp, out)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+def setup_threads(threads: int | None = None) -> None:
+    """Torch intra-op threads: ``threads``, or every core when ``None``; ``OMP_NUM_THREADS`` wins if set."""
     import torch
 
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
-
-
-def ckpt_root(path: str | Path = ".ckpt") -> Path:
-    """The checkpoint folder (outside DVC outs), created with a ``.gitignore`` so nothing in it reaches git."""
-    root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    return root
+        torch.set_num_threads(threads or os.cpu_count() or 1)

@@ -1,8 +1,9 @@
 """Typed views of ``params.yaml``.
 
-Every section is a pydantic model with ``extra="forbid"``: an unknown key, a
-wrong type or an out-of-range value stops the stage with a :class:`ParamsError`
-whose message names the key (``models.qwen.hidden: ...``).
+Every section is a pydantic model with ``extra="forbid"``: an unknown key, a wrong type or an
+out-of-range value stops the stage with a :class:`ParamsError` whose message names the key
+(``models.qwen.hidden: ...``). Checks that span sections (the paradox families and the quantized
+reasoners are ``models`` entries) run here too, so every stage sees them when it reads its params.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from .paradox.config import ParadoxConfig
 from .quant.config import QuantConfig
-from .schema import ParamsError, Strict
+from .schema import TIERS, ArchParams, ParamsError, SampledEval, Strict, TrainParams
+from .world.dialects import DIALECTS
 
-__all__ = ["ParamsError", "Strict", "Params", "load_params", "parse_params"]
+__all__ = ["ParamsError", "Strict", "Params", "TrainParams", "load_params", "parse_params"]
 
 
 def _range(v: list[int], name: str, lo: int = 0) -> None:
@@ -32,7 +34,7 @@ class Tiers(Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        for t in ("easy", "medium", "hard"):
+        for t in TIERS:
             _range(getattr(self, t), t, lo=1)
         return self
 
@@ -46,7 +48,7 @@ class WorldParams(Strict):
     test_size: int = Field(gt=0)
     tiers: Tiers
     general_size: int = Field(gt=0)
-    hub: dict[str, Any] | None = None  # paper profile: hub data sets (see reasonlab.hub)
+    hub: dict[str, Any] | None = None  # paper profile: hub data sets (see reasonlab.world.hub)
 
     @model_validator(mode="after")
     def _check(self):
@@ -62,51 +64,21 @@ class WorldParams(Strict):
         return self
 
 
-class TrainParams(Strict):
-    steps: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0, le=1)
-    min_lr_ratio: float = Field(ge=0, le=1)
-    warmup: int = Field(ge=0)
-    weight_decay: float = Field(ge=0)
-    grad_clip: float = Field(gt=0)
-    ckpt_every: int = Field(gt=0)
-    log_every: int = Field(gt=0)
-    max_len: int = Field(gt=8)
-
-
-class ModelParams(Strict):
-    arch: Literal["llama", "qwen2", "qwen3", "gpt_neox"] = "llama"
-    dialect: Literal["qwen", "llama", "deepseek", "oracle", "reference"]
+class ModelParams(ArchParams):
+    dialect: Literal[tuple(DIALECTS)]
     role: Literal["small", "oracle", "reasoner"] = "small"
-    hidden: int = Field(default=128, ge=16)
-    layers: int = Field(default=4, ge=1)
-    heads: int = Field(default=4, ge=1)
-    kv_heads: int | None = None
-    intermediate: int = Field(default=512, ge=16)
     other_dialect_share: float = Field(default=0.1, ge=0, le=1)
     train: dict[str, Any] = Field(default_factory=dict)  # per-model overrides of `pretrain`
-    hub_id: str | None = None  # paper profile: load this instead of training
 
     @model_validator(mode="after")
     def _check(self):
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.kv_heads is not None and self.heads % self.kv_heads:
-            raise ValueError(f"heads ({self.heads}) must be divisible by kv_heads ({self.kv_heads})")
         unknown = set(self.train) - set(TrainParams.model_fields)
         if unknown:
             raise ValueError(f"train: unknown keys {sorted(unknown)}")
         return self
 
 
-class EvalParams(Strict):
-    k: int = Field(ge=1)
-    temperature: float = Field(gt=0)
-    top_p: float = Field(gt=0, le=1)
-    max_new_tokens: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    tiers: list[Literal["easy", "medium", "hard"]]
+class EvalParams(SampledEval):
     limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
     backend: Literal["auto", "transformers", "vllm"] = "auto"
 
@@ -134,6 +106,8 @@ class Params(Strict):
                 TrainParams(**merged)
             except ValidationError as e:
                 raise ValueError(f"models.{name}.train: {_fmt(e)}") from None
+        self.paradox.check_models(self.models)
+        self.quant.check_models(self.models)
         return self
 
     def train_params(self, model: str) -> TrainParams:

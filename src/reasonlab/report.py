@@ -61,11 +61,13 @@ def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> None:
     (out / f"{name}.md").write_text(df.to_markdown(index=False) + "\n")
 
 
-def save_figure(fig, out_dir: str | Path, name: str) -> None:
+def save_figure(fig, out_dir: str | Path, name: str) -> Path:
+    """Save ``fig`` as ``<out_dir>/figures/<name>.png`` and ``.svg``; returns the PNG (the notebooks display it)."""
     out = Path(out_dir) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"{name}.png", dpi=130, bbox_inches="tight")
     fig.savefig(out / f"{name}.svg", bbox_inches="tight")
+    return out / f"{name}.png"
 
 
 def grouped_bars(df: pd.DataFrame, value: str, lo: str, hi: str, group: str, hue: str, ylabel: str, title: str):
@@ -87,32 +89,50 @@ def grouped_bars(df: pd.DataFrame, value: str, lo: str, hi: str, group: str, hue
         err = np.clip(np.vstack([sub[value] - sub[lo], sub[hi] - sub[value]]), 0, None)
         ax.bar(x, sub[value], w, yerr=err, capsize=3, label=str(h))
     ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))  # a share from 0: no negative axis when every bar is 0
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: CIs can reach the top
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
 
 
-def run_notebook(name: str, out_dir: str | Path, parameters: dict, notebooks: str | Path = "notebooks") -> Path:
-    """Execute ``notebooks/<name>.ipynb`` with papermill (kernel python3) and render it to HTML without inputs.
+# papermill runs the notebook in an ipykernel shell, so ``tqdm.auto`` (imported via datasets -> huggingface_hub when a
+# notebook imports reasonlab.world) takes it for a widget-capable Jupyter frontend, finds no ipywidgets and warns
+# "IProgress not found" on stderr, with the venv's path, before falling back to plain bars. A rendered page has no
+# widget frontend, so ipywidgets would not help: the kernel drops exactly that warning at start-up, before any cell.
+_KERNEL_ARGS = [
+    ("--IPKernelApp.exec_lines=__import__('warnings').filterwarnings("
+     "'ignore', message='IProgress not found', module='tqdm')"),
+]
 
-    Everything is written to a temp dir first and moved over ``out_dir`` at the end.
+
+def run_notebook(name: str, out_dir: str | Path, parameters: dict, notebooks: str | Path = "notebooks") -> Path:
+    """Execute ``notebooks/<name>.py`` (jupytext percent format) with papermill and render it to HTML without inputs.
+
+    The notebook is converted to ``<name>.ipynb`` in a temp dir, executed there (kernel python3, ``parameters``
+    injected after the cell tagged ``parameters``, plus ``out_dir``), rendered to ``<name>.html`` next to it, and
+    the temp dir is moved over ``out_dir`` at the end. Returns the path of the HTML page.
     """
+    import jupytext
+    import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
 
     from .io import fresh_tmp_dir, replace_dir
 
-    src = Path(notebooks) / f"{name}.ipynb"
+    src = Path(notebooks) / f"{name}.py"
     if not src.exists():
         raise FileNotFoundError(f"notebook not found: {src}")
     out_dir = Path(out_dir)
     tmp = fresh_tmp_dir(out_dir)
+    nb = jupytext.read(src, fmt="py:percent")
+    nb.metadata.pop("jupytext", None)  # the .ipynb is an output, not paired with the source
     executed = tmp / f"{name}.ipynb"
-    pm.execute_notebook(str(src), str(executed), parameters={**parameters, "out_dir": str(tmp)}, kernel_name="python3",
-                        progress_bar=False, cwd=os.getcwd())
+    nbformat.write(nb, executed)
+    pm.execute_notebook(str(executed), str(executed), parameters={**parameters, "out_dir": str(tmp)},
+                        kernel_name="python3", progress_bar=False, cwd=os.getcwd(), extra_arguments=_KERNEL_ARGS)
     body, _ = HTMLExporter(exclude_input=True).from_filename(str(executed))
     (tmp / f"{name}.html").write_text(body)
     replace_dir(tmp, out_dir)

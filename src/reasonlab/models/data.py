@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..world.dialects import DIALECTS
-from ..world.tokenizer import BOS, EOS, SOL
+from ..world.tokenizer import prompt_text
 from .train import Example
-
-
-def prompt_text(problem_text: str) -> str:
-    """The prompt every model sees: the problem, then the solution separator."""
-    return f"{BOS} {problem_text} {SOL}"
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -19,7 +14,8 @@ def encode(tokenizer, text: str) -> list[int]:
 
 
 def sft_example(tokenizer, prompt: str, solution: str) -> Example:
-    return Example(encode(tokenizer, prompt), encode(tokenizer, f"{solution} {EOS}"))
+    """Prompt and target ids (the solution and the tokenizer's end-of-sequence token; the loss is on the target)."""
+    return Example(encode(tokenizer, prompt), encode(tokenizer, solution) + [tokenizer.eos_token_id])
 
 
 def dialect_mixture(n: int, native: str, other_share: float, seed: int, salt: str) -> list[str]:

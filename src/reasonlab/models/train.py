@@ -1,62 +1,76 @@
-"""One reusable training loop for every causal-LM training in the repo.
+"""The one training loop of the repository.
 
-Pretraining, SFT/DFT fine-tuning and QAT (SFT or KD) all run through
-:func:`train`. What changes between them is the per-token loss
-(``loss_fn(logits, targets, teacher_logits) -> [B, T]``), optionally a teacher
-model, and the examples. The loop computes the loss on solution tokens only,
-follows a warmup + cosine schedule, clips gradients, logs the curve with
-dvclive, checkpoints every ``ckpt_every`` steps and resumes from the last
-checkpoint to exactly the same state (batches are a pure function of the
-seed and the step).
+Pretraining, SFT/DFT fine-tuning of the students, the oracle's modes, QAT (SFT or KD) and the
+reward model all run through :func:`train`. What changes between them is the per-token loss
+(``loss_fn(logits, targets, teacher_logits) -> [B, T]``), optionally a teacher model, the
+examples, and for the reward model the whole batch loss (``batch_loss``: a Bradley-Terry loss on
+pairs). The loop follows a warmup + cosine schedule, clips gradients, logs the curve with
+dvclive, checkpoints every ``ckpt_every`` steps (weights in safetensors, see
+:mod:`reasonlab.checkpoint`) and resumes from the last checkpoint to exactly the same state
+(batches are a pure function of the seed and the step).
 
-Why not ``transformers.Trainer``: it works, but its checkpoint/resume on CPU
-writes several files per step and its data order is not a pure function of
-the step, which the resume-equality test and the pluggable teacher-logit loss
-need. The loop is ~150 lines and tested.
+Several processes (paper scale): the loop runs unchanged under ``accelerate launch`` (DDP or FSDP
+from accelerate's config). Each process takes a contiguous slice of the global batch; the loss is
+the slice's summed loss over the *global* number of loss units, times the number of processes
+(DDP averages gradients), so the gradient is the single-process gradient of the global mean. Only
+the main process logs and writes checkpoints. In one process (``python stages/...``) accelerate
+changes nothing: the results are bitwise those of the plain loop. On CPU, launch with
+``accelerate launch --multi_gpu --num_processes N`` (it starts torchrun; the loop asks accelerate
+for CPU gloo when no GPU is visible).
+
+Why not ``transformers.Trainer``: it works, but its checkpoint/resume on CPU writes several files
+per step and its data order is not a pure function of the step, which the resume-equality test and
+the pluggable teacher-logit and pairwise losses need. The loop is ~200 lines and tested.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
-from ..params import TrainParams
-from .losses import ce_loss
+from ..checkpoint import load_train_state, save_train_state
+from ..schema import TrainParams
+from .losses import LossFn, ce_loss
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+BatchLoss = Callable[[Any, Sequence[Any]], "tuple[torch.Tensor, int, int]"]
+"""``batch_loss(model, examples) -> (loss_sum, n, tokens)``: the summed loss over the batch's ``n``
+loss units (target tokens, pairs) and the number of tokens the model processed."""
 
 
 @dataclass(frozen=True)
 class Example:
     prompt_ids: list[int]
-    target_ids: list[int]  # loss is computed on these (the solution and its <eos>)
+    target_ids: list[int]  # loss is computed on these (the solution and its end-of-sequence token)
 
 
-def collate(examples: list[Example], pad_id: int, max_len: int) -> dict[str, torch.Tensor]:
-    seqs, masks = [], []
-    for ex in examples:
-        ids = (ex.prompt_ids + ex.target_ids)[:max_len]
-        m = ([0] * len(ex.prompt_ids) + [1] * len(ex.target_ids))[:max_len]
-        seqs.append(ids)
-        masks.append(m)
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids`` and ``attention_mask`` of token sequences."""
     T = max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
     attn = torch.zeros((len(seqs), T), dtype=torch.long)
-    loss_mask = torch.zeros((len(seqs), T), dtype=torch.bool)
-    for i, (s, m) in enumerate(zip(seqs, masks)):
+    for i, s in enumerate(seqs):
         input_ids[i, : len(s)] = torch.tensor(s)
         attn[i, : len(s)] = 1
+    return {"input_ids": input_ids, "attention_mask": attn}
+
+
+def collate(examples: list[Example], pad_id: int, max_len: int) -> dict[str, torch.Tensor]:
+    """:func:`pad_batch` of prompt + target ids (cut to ``max_len``), with the ``loss_mask`` of the targets."""
+    seqs = [(ex.prompt_ids + ex.target_ids)[:max_len] for ex in examples]
+    batch = pad_batch(seqs, pad_id)
+    loss_mask = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+    for i, ex in enumerate(examples):
+        m = ([0] * len(ex.prompt_ids) + [1] * len(ex.target_ids))[:max_len]
         loss_mask[i, : len(m)] = torch.tensor(m, dtype=torch.bool)
-    return {"input_ids": input_ids, "attention_mask": attn, "loss_mask": loss_mask}
+    return {**batch, "loss_mask": loss_mask}
 
 
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
@@ -69,7 +83,15 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     return perm[off * batch_size : (off + 1) * batch_size]
 
 
-def masked_loss(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tensor, int]:
+def to_model_device(batch: dict[str, torch.Tensor], model) -> dict[str, torch.Tensor]:
+    """``batch`` on the device of ``model``'s parameters (a no-op on CPU)."""
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def masked_loss_sum(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tensor, int]:
+    """Sum of the per-token loss over the target tokens of ``batch``, and their number."""
+    batch = to_model_device(batch, model)
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     logits = out.logits[:, :-1]
     targets = batch["input_ids"][:, 1:]
@@ -79,31 +101,50 @@ def masked_loss(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tens
         with torch.no_grad():
             t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
     per_tok = loss_fn(logits, targets, t_logits)
-    n = int(mask.sum())
-    return (per_tok * mask).sum() / max(n, 1), n
+    return (per_tok * mask).sum(), int(mask.sum())
 
 
-def _save_ckpt(path: Path, model, opt, sched, step: int, extra: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
-         "rng": torch.get_rng_state(), **extra},
-        tmp,
-    )
-    os.replace(tmp, path)
+def masked_loss(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tensor, int]:
+    """Mean of the per-token loss over the target tokens of ``batch``, and their number."""
+    total, n = masked_loss_sum(model, batch, loss_fn, teacher)
+    return total / max(n, 1), n
+
+
+def lm_batch_loss(loss_fn: LossFn, pad_id: int, max_len: int, teacher=None) -> BatchLoss:
+    """The causal-LM batch loss: collate :class:`Example` s, per-token ``loss_fn`` on the targets."""
+
+    def batch_loss(model, examples):
+        batch = collate(list(examples), pad_id, max_len)
+        total, n = masked_loss_sum(model, batch, loss_fn, teacher)
+        return total, n, int(batch["attention_mask"].sum())
+
+    return batch_loss
+
+
+def _truncate_curves(live_dir: Path, step: int) -> None:
+    """Drop the rows logged after ``step`` (by a run killed after its last checkpoint) from dvclive's curves."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text().splitlines()
+        head, rows = lines[:1], [ln for ln in lines[1:] if ln.strip()]
+        col = head[0].split("\t").index("step") if head and "step" in head[0].split("\t") else None
+        if col is None:
+            continue
+        kept = [ln for ln in rows if int(float(ln.split("\t")[col])) <= step]
+        tsv.write_text("\n".join(head + kept) + "\n")
 
 
 def train(
     model,
-    examples: list[Example],
+    examples: Sequence[Any],
     cfg: TrainParams,
     *,
-    pad_id: int,
+    pad_id: int | None = None,
     seed: int,
     ckpt_dir: str | Path | None = None,
     live_dir: str | Path | None = None,
     loss_fn: LossFn = ce_loss,
     teacher=None,
+    batch_loss: BatchLoss | None = None,
     on_log: Callable[[int, object], dict] | None = None,
     eval_every: int | None = None,
     desc: str = "train",
@@ -111,11 +152,25 @@ def train(
 ) -> dict:
     """Train ``model`` in place for ``cfg.steps`` steps; returns throughput and final-loss stats.
 
+    ``examples`` are :class:`Example` s trained with ``loss_fn`` (and ``teacher``), unless
+    ``batch_loss`` says how a batch of them is scored (e.g. pairs for a reward model).
     ``on_log(step, model)`` may return extra metrics (e.g. accuracy) every ``eval_every`` steps;
     they are logged to dvclive beside the loss. ``max_steps`` stops early (to test resume).
     """
+    from accelerate import Accelerator
+
     if not examples:
         raise ValueError("train: no examples")
+    if cfg.steps is None or cfg.warmup is None:
+        raise ValueError("train: cfg needs steps and warmup fixed (TrainParams.resolve)")
+    if batch_loss is None:
+        if pad_id is None:
+            raise ValueError("train: pad_id is needed to collate examples")
+        batch_loss = lm_batch_loss(loss_fn, pad_id, cfg.max_len, teacher)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    world, rank, main = acc.num_processes, acc.process_index, acc.is_main_process
+    if cfg.batch_size < world:
+        raise ValueError(f"train: batch_size={cfg.batch_size} is smaller than the {world} processes")
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -126,47 +181,58 @@ def train(
     )
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup, cfg.steps, min_lr_rate=cfg.min_lr_ratio)
     start = 0
-    ckpt = Path(ckpt_dir) / "state.pt" if ckpt_dir else None
-    if ckpt and ckpt.exists():
+    ckpt = Path(ckpt_dir) if ckpt_dir else None
+    state = load_train_state(ckpt, model) if ckpt else None  # every process, before prepare
+    if state is not None:
+        start, st = state
         try:
-            st = torch.load(ckpt, weights_only=False)
-            model.load_state_dict(st["model"])
             opt.load_state_dict(st["opt"])
             sched.load_state_dict(st["sched"])
             torch.set_rng_state(st["rng"])
-            start = int(st["step"])
         except Exception as e:
-            raise RuntimeError(f"checkpoint {ckpt} is corrupt ({e}); delete it to restart from scratch") from e
+            raise RuntimeError(f"checkpoint {ckpt} does not fit this run ({e}); delete it to restart from scratch") from e
         print(f"[{desc}] resuming from {ckpt} at step {start}/{cfg.steps}")
-    if ckpt:
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
+    # the scheduler is not prepared: accelerate would step it once per process and every step
+    wrapped, opt = acc.prepare(model, opt)
+    if teacher is not None:
+        teacher.to(acc.device).eval().requires_grad_(False)  # frozen, each process has its copy: no DDP
 
     live = None
-    if live_dir is not None:
+    if live_dir is not None and main:
         from dvclive import Live
 
+        if start > 0:
+            _truncate_curves(Path(live_dir), start)
         live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=start > 0, report=None)
 
-    model.train()
+    wrapped.train()
     end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
     tokens, seen_tokens, t0 = 0, 0, time.perf_counter()
     loss_ema, last_loss = None, float("nan")
-    bar = tqdm(range(start, end), desc=desc, initial=start, total=cfg.steps, mininterval=2.0)
+    bar = tqdm(range(start, end), desc=desc, initial=start, total=cfg.steps, mininterval=2.0, disable=not main)
     for step in bar:
         idx = batch_indices(len(examples), cfg.batch_size, step, seed)
-        batch = collate([examples[i] for i in idx], pad_id, cfg.max_len)
-        loss, n = masked_loss(model, batch, loss_fn, teacher)
+        if world > 1:
+            idx = np.array_split(idx, world)[rank]  # this process's contiguous slice of the global batch
+        total, n, seen = batch_loss(wrapped, [examples[i] for i in idx])
+        if world > 1:  # the gradient of the global mean: DDP averages the processes' gradients
+            n = int(acc.reduce(torch.tensor(n, device=acc.device), "sum"))
+            seen = int(acc.reduce(torch.tensor(seen, device=acc.device), "sum"))
+            loss = total / max(n, 1) * world
+            last_loss = float(acc.reduce(total.detach().clone(), "sum")) / max(n, 1)
+        else:
+            loss = total / max(n, 1)
+            last_loss = float(loss)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        acc.backward(loss)
+        gnorm = acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         sched.step()
-        last_loss = float(loss)
         if not math.isfinite(last_loss):
             raise FloatingPointError(f"[{desc}] loss is {last_loss} at step {step}; lower the learning rate")
         loss_ema = last_loss if loss_ema is None else 0.9 * loss_ema + 0.1 * last_loss
         tokens += n
-        seen_tokens += int(batch["attention_mask"].sum())
+        seen_tokens += seen
         done = step + 1
         if live is not None and (done % cfg.log_every == 0 or done == end):
             live.step = done
@@ -175,22 +241,26 @@ def train(
             live.log_metric("grad_norm", float(gnorm))
         if on_log is not None and eval_every and (done % eval_every == 0 or done == end):
             model.eval()
-            extra = on_log(done, model) or {}
+            extra = (on_log(done, model) or {}) if main else {}  # the unwrapped model: no collective calls
             model.train()
             if live is not None:
                 live.step = done
                 for k, v in extra.items():
                     live.log_metric(k, v)
+            acc.wait_for_everyone()
         bar.set_postfix(loss=f"{loss_ema:.3f}")
         if ckpt and (done % cfg.ckpt_every == 0 or done == end):
-            _save_ckpt(ckpt, model, opt, sched, done, {})
+            if main:
+                save_train_state(ckpt, model, done, {"opt": opt.state_dict(), "sched": sched.state_dict(),
+                                                     "rng": torch.get_rng_state()})
+            acc.wait_for_everyone()
     wall = time.perf_counter() - t0
     if live is not None:
         live.end()
     model.eval()
+    acc.free_memory()
     return {
         "steps": end,
-        "resumed_from": start,
         "final_loss": last_loss,
         "wall_s": wall,
         "target_tokens": tokens,

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..models.data import sft_example
 from ..models.train import collate
 from ..world.problems import Problem
+from ..world.tasks import Item
 from ..world.verifier import verify
 from .oracle import valid_content
 
@@ -133,20 +134,22 @@ def semantic_preservation(problem: Problem, source: str, refined: str, strict: b
     return len(src & ref) / len(src) if src else float("nan")
 
 
-def set_quality(problems: Sequence[Problem], solutions: Sequence[str]) -> dict:
-    """Verifier statistics of a set: ``all_valid, correct`` (shares), ``step_validity`` and ``atom_coverage``
-    (means; atoms stated / derived quantities) and ``dialects`` (shares)."""
-    if len(problems) != len(solutions):
-        raise ValueError(f"solutions: expected one per problem ({len(problems)}), got {len(solutions)}")
-    if not problems:
+def set_quality(items: Sequence[Item], solutions: Sequence[str]) -> dict:
+    """Checker statistics of a set: ``all_valid, correct`` (shares), ``step_validity`` and ``atom_coverage``
+    (means; atoms stated / derived quantities; NaN in a world without step checking) and ``dialects`` (shares)."""
+    if len(items) != len(solutions):
+        raise ValueError(f"solutions: expected one per problem ({len(items)}), got {len(solutions)}")
+    if not items:
         raise ValueError("problems: empty")
-    vs = [verify(p, s) for p, s in zip(problems, solutions)]
+    vs = [it.check(s) for it, s in zip(items, solutions)]
     dial = Counter(v.dialect or "none" for v in vs)
+    graphs = all(it.problem is not None for it in items)
     return {
         "all_valid": float(np.mean([v.all_valid for v in vs])),
         "correct": float(np.mean([v.correct for v in vs])),
         "step_validity": float(np.mean([v.step_validity for v in vs])),
-        "atom_coverage": float(np.mean([len(v.atoms) / max(v.n_derived, 1) for v in vs])),
+        "atom_coverage": float(np.mean([len(v.atoms) / max(it.problem.steps, 1) for it, v in zip(items, vs)]))
+        if graphs else float("nan"),
         "dialects": {d: c / len(vs) for d, c in sorted(dial.items())},
     }
 
@@ -159,11 +162,12 @@ def preservation_summary(problems: Sequence[Problem], sources: Sequence[str], re
     return {"mean": float(x[ok].mean()) if ok.any() else float("nan"), "n": int(ok.sum()), "n_undefined": int((~ok).sum())}
 
 
-def analyze_variants(model, tok, sets: Mapping[str, object], problems: Sequence[Problem], own_samples: Sequence[str],
+def analyze_variants(model, tok, sets: Mapping[str, object], problems: Sequence[Item], own_samples: Sequence[str],
                      *, source: str = "slm_rft", batch_size: int = 16, max_len: int = 1024, top: int = 15) -> dict:
     """Per variant set (``Dataset`` or dict with ``pid, prompt, solution``): perplexity (global and by
-    quarter) under ``model``, token shift vs ``own_samples``, verifier quality and (for every set other
-    than ``source``) semantic preservation of the ``source`` set's atoms, strict and not."""
+    quarter) under ``model``, token shift vs ``own_samples``, checker quality and (for every set other
+    than ``source``, where the world knows information atoms) semantic preservation of the ``source``
+    set's atoms, strict and not."""
     by_pid = {p.pid: p for p in problems}
     out = {}
     src = None
@@ -180,10 +184,10 @@ def analyze_variants(model, tok, sets: Mapping[str, object], problems: Sequence[
             "token_shift": token_shift(sols, own_samples, top=top),
             "quality": set_quality(probs, sols),
         }
-        if src is not None and name != source:
-            srcs = [src[p] for p in pids]
-            rec["preservation"] = preservation_summary(probs, srcs, sols)
-            rec["preservation_strict"] = preservation_summary(probs, srcs, sols, strict=True)
+        if src is not None and name != source and all(it.problem is not None for it in probs):
+            srcs, graphs = [src[p] for p in pids], [it.problem for it in probs]
+            rec["preservation"] = preservation_summary(graphs, srcs, sols)
+            rec["preservation_strict"] = preservation_summary(graphs, srcs, sols, strict=True)
         out[name] = rec
     return out
 

@@ -2,10 +2,10 @@
 
 Importable without torch (``reasonlab.params`` imports it). Every value is checked when
 ``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
-``params.yaml: paradox.finetune.lr: Input should be greater than 0`` or
-``paradox.reward.pool.chosen: shares must sum to 1``. Checks that need the rest of
-params.yaml (the families and the oracle are ``models`` entries) are in
-:func:`reasonlab.paradox.pipeline.check_paradox_params`.
+``params.yaml: paradox.finetune.train.lr: Input should be greater than 0`` or
+``paradox.reward.pool.chosen: shares must sum to 1``. The checks that need the rest of
+params.yaml (the families and the oracle are ``models`` entries) are :meth:`ParadoxConfig.check_models`,
+run by :class:`reasonlab.params.Params`.
 
 Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one drives):
 
@@ -20,8 +20,8 @@ Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one dri
 * ``templates``: the paper profile's chat prompts of the three modes (format strings);
 * ``reward``: the reward model (architecture, pool composition, Bradley-Terry training);
 * ``analysis``: perplexity and token-shift settings of the scoring stage;
-* ``finetune``: the students: every set x objective x seed with the same budget (epochs of the
-  common problem ids, batch size, learning rate);
+* ``finetune``: the students: every set x objective x seed with the same budget (``train``: epochs of
+  the common problem ids, batch size, learning rate);
 * ``student_eval``: Avg@k of every student per tier;
 * ``grid``: the robustness grid (learning rate x batch size) run as DVC experiments.
 """
@@ -29,16 +29,29 @@ Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one dri
 from __future__ import annotations
 
 import string
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..schema import SampledEval, Strict
+from ..schema import ArchParams, ParamsError, SampledEval, Strict, TrainParams
 from ..schema import check_unique as _unique
 
+# The one source of the names the paradox pipeline uses (the stages, the tables and the report).
 FAMILY_DIALECTS = ("qwen", "llama", "deepseek")
 OBJECTIVES = ("sft", "dft")
-DRAFT_KINDS = ("arithmetic", "operand", "skip", "cutoff", "correct")  # = reasonlab.paradox.oracle.DRAFT_KINDS
+SETS = ("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned")
+SET_LABELS = {
+    "slm_rft": "SLM-RFT",
+    "oracle_refined": "Oracle-Refined",
+    "oracle_synth": "Oracle-Synthesized",
+    "reference": "Reference",
+    "style_aligned": "Style-Aligned",
+}
+MODES = ("synth", "refine", "style")  # the oracle's prompted modes
+MODE_OF_SET = {"oracle_refined": "refine", "oracle_synth": "synth", "style_aligned": "style"}
+MISTAKE_KINDS = ("arithmetic", "operand", "skip", "cutoff")
+DRAFT_KINDS = MISTAKE_KINDS + ("correct",)
 RM_SOURCES = ("oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed")
 _TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
 
@@ -51,21 +64,6 @@ def _shares(d: dict[str, float], key: str) -> None:
             raise ValueError(f"{key}.{k}: share must be in [0, 1], got {v}")
     if abs(sum(d.values()) - 1) > 1e-6:
         raise ValueError(f"{key}: shares must sum to 1, got {sum(d.values()):.4f}")
-
-
-class LoopConfig(Strict):
-    """The training-loop fields of :class:`reasonlab.params.TrainParams` (steps given)."""
-
-    steps: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0, le=1)
-    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
-    warmup: int = Field(default=0, ge=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    grad_clip: float = Field(default=1.0, gt=0)
-    ckpt_every: int = Field(default=50, gt=0)
-    log_every: int = Field(default=10, gt=0)
-    max_len: int = Field(default=256, gt=8)
 
 
 class ProblemsConfig(Strict):
@@ -89,11 +87,12 @@ class SampleConfig(Strict):
     reward_problems: int = Field(default=0, ge=0)  # also sample this many reward-role problems (rft_failed source)
 
 
-class OracleModesConfig(LoopConfig):
+class OracleModesConfig(Strict):
     """Fine-tuning the base oracle on its three prompted modes."""
 
+    train: TrainParams
     drafts_per_problem: int = Field(default=1, ge=1)
-    kind_weights: dict[Literal["arithmetic", "operand", "skip", "cutoff", "correct"], float] = Field(
+    kind_weights: dict[Literal[DRAFT_KINDS], float] = Field(
         default_factory=lambda: {"correct": 0.2, "arithmetic": 0.25, "operand": 0.25, "skip": 0.15, "cutoff": 0.15})
     eval_problems: int = Field(default=16, ge=0)  # held-out check of each mode's verified pass rate after training
 
@@ -102,8 +101,8 @@ class OracleModesConfig(LoopConfig):
         w = self.kind_weights
         if any(v < 0 for v in w.values()) or sum(w.values()) <= 0:
             raise ValueError(f"kind_weights need non-negative weights with a positive sum, got {w}")
-        if self.warmup >= self.steps:
-            raise ValueError(f"warmup={self.warmup} must be smaller than steps={self.steps}")
+        if self.train.steps is None:
+            raise ValueError("train.steps: the oracle modes train for a fixed number of steps")
         return self
 
 
@@ -147,27 +146,7 @@ class TemplatesConfig(Strict):
         return self
 
     def modes(self) -> dict[str, str]:
-        return {"synth": self.synth, "refine": self.refine, "style": self.style}
-
-
-class RMArchConfig(Strict):
-    """Size of the reward model (a ``*ForSequenceClassification`` trained from scratch)."""
-
-    arch: Literal["llama", "qwen2", "qwen3", "gpt_neox"] = "llama"
-    hidden: int = Field(default=64, ge=16)
-    layers: int = Field(default=2, ge=1)
-    heads: int = Field(default=4, ge=1)
-    kv_heads: int | None = None
-    intermediate: int = Field(default=192, ge=16)
-    hub_id: str | None = None  # paper profile: a released reward model, scored as is
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.kv_heads is not None and self.heads % self.kv_heads:
-            raise ValueError(f"heads ({self.heads}) must be divisible by kv_heads ({self.kv_heads})")
-        return self
+        return {m: getattr(self, m) for m in MODES}
 
 
 class PoolConfig(Strict):
@@ -179,8 +158,8 @@ class PoolConfig(Strict):
     """
 
     n_pairs: int = Field(gt=0)
-    chosen: dict[Literal["oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed"], float]
-    rejected: dict[Literal["oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed"], float]
+    chosen: dict[Literal[RM_SOURCES], float]
+    rejected: dict[Literal[RM_SOURCES], float]
     eval_pairs: int = Field(default=64, ge=0)  # held-out pairs (same composition, other problems) for accuracy
 
     @model_validator(mode="after")
@@ -191,9 +170,12 @@ class PoolConfig(Strict):
 
 
 class RewardConfig(Strict):
-    model: RMArchConfig = Field(default_factory=RMArchConfig)
+    """The reward model: a ``*ForSequenceClassification`` of ``model``'s size trained from scratch on the
+    pool (``model.hub_id``: a released reward model, scored as is)."""
+
+    model: ArchParams = Field(default_factory=lambda: ArchParams(hidden=64, layers=2, heads=4, intermediate=192))
     pool: PoolConfig
-    train: LoopConfig
+    train: TrainParams
     score_batch_size: int = Field(default=64, gt=0)
 
 
@@ -206,23 +188,14 @@ class AnalysisConfig(Strict):
 class FinetuneConfig(Strict):
     """Every student: the family's base model fine-tuned on one set with one objective and seed.
 
-    Every set gets the same budget: ``ceil(epochs * n_ids / batch_size)`` steps on the common ids.
+    Every set gets the same budget: ``train.epochs`` over the common problem ids
+    (:meth:`~reasonlab.schema.TrainParams.resolve`).
     """
 
-    objectives: list[Literal["sft", "dft"]] = Field(default_factory=lambda: list(OBJECTIVES))
-    sets: list[Literal["slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned"]] = Field(
-        default_factory=lambda: ["slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned"])
+    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: list(OBJECTIVES))
+    sets: list[Literal[SETS]] = Field(default_factory=lambda: list(SETS))
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
-    epochs: float = Field(default=1.0, gt=0)
-    lr: float = Field(gt=0, le=1)
-    batch_size: int = Field(gt=0)
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    grad_clip: float = Field(default=1.0, gt=0)
-    max_len: int = Field(default=256, gt=8)
-    log_every: int = Field(default=5, gt=0)
-    ckpt_every: int = Field(default=50, gt=0)
+    train: TrainParams
 
     @model_validator(mode="after")
     def _check(self):
@@ -283,3 +256,18 @@ class ParadoxConfig(Strict):
             raise ValueError(f"sample.reward_problems={self.sample.reward_problems} exceeds "
                              f"problems.reward={self.problems.reward}")
         return self
+
+    def check_family(self, family: str) -> None:
+        """Raise :class:`~reasonlab.schema.ParamsError` unless ``family`` is one of ``families``."""
+        if family not in self.families:
+            raise ParamsError(f"params.yaml: paradox.families {self.families} does not list {family!r}")
+
+    def check_models(self, models: Mapping[str, Any]) -> None:
+        """The families and the oracle against the ``models`` section (``{name: ModelParams}``)."""
+        for f in self.families:
+            if f not in models:
+                raise ValueError(f"paradox.families: {f!r} is not a models entry (known: {sorted(models)})")
+            if models[f].role != "small":
+                raise ValueError(f"paradox.families: models.{f} has role {models[f].role!r}, not 'small'")
+        if self.oracle not in models:
+            raise ValueError(f"paradox.oracle: {self.oracle!r} is not a models entry (known: {sorted(models)})")

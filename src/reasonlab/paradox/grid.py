@@ -9,7 +9,7 @@ With DVC's Hydra integration every ``dvc exp run -S`` re-composes params.yaml fr
 whose default profile is ``tiny``: a grid on another profile must say so (``--set profile=smoke``),
 or every cell re-runs the whole tiny pipeline.
 
-Each cell changes only ``paradox.finetune.lr`` / ``paradox.finetune.batch_size``, so DVC re-runs
+Each cell changes only ``paradox.finetune.train.lr`` / ``paradox.finetune.train.batch_size``, so DVC re-runs
 only the ``paradox_finetune@<family>`` stages (and the report) and reuses every other output;
 ``dvc exp show --only-changed`` then lists the cells next to their ``metrics/paradox/finetune/*.json``.
 The grid values are ``paradox.grid`` in params.yaml.
@@ -24,7 +24,8 @@ import subprocess
 from typing import Iterator, Sequence
 
 from ..params import load_params
-from .tables import ORACLE_SETS, SETS
+from .config import SETS
+from .tables import ORACLE_SETS
 
 
 def grid_commands(lrs, batch_sizes, queue: bool = True, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -39,7 +40,7 @@ def grid_commands(lrs, batch_sizes, queue: bool = True, extra: list[str] | tuple
         for bs in batch_sizes:
             name = f"ft-lr{lr:.0e}-bs{bs}"
             cmds.append(f"dvc exp run {'--queue ' if queue else ''}-n {name} "
-                        f"{pre}-S paradox.finetune.lr={lr:g} -S paradox.finetune.batch_size={bs}")
+                        f"{pre}-S paradox.finetune.train.lr={lr:g} -S paradox.finetune.train.batch_size={bs}")
     return cmds
 
 
@@ -69,7 +70,8 @@ def grid_summary(exp_show: list, families: Sequence[str], sets: Sequence[str] = 
                    for f in families]
         if not ft or not all(m.get("sets") for m in per_fam):
             continue
-        row = {"run": name, "lr": ft.get("lr"), "batch_size": ft.get("batch_size"), "seeds": len(ft.get("seeds", []))}
+        tr = ft.get("train", ft)  # experiments from before the nested `train` section keep them flat
+        row = {"run": name, "lr": tr.get("lr"), "batch_size": tr.get("batch_size"), "seeds": len(ft.get("seeds", []))}
         for st in sets:
             vals = [m["sets"].get(st, {}).get(objective, {}).get("avg") for m in per_fam]
             row[st] = 100 * sum(vals) / len(vals) if all(v is not None for v in vals) else float("nan")

@@ -1,80 +1,52 @@
 """The oracle: a strong model prompted in three modes, its training data and a verified runner.
 
-Modes (tiny-world prompt formats, :data:`TINY_PROMPTS`):
+Modes (:data:`~reasonlab.paradox.config.MODES`):
 
-* ``synth``   ``<bos> <synth> {problem} <sol>``                 -> a correct solution in the oracle's dialect
-* ``refine``  ``<bos> <refine> {problem} <draft> {draft} <sol>`` -> the draft repaired with minimal
-  intervention, written in the oracle's own manner (oracle dialect); the draft's valid steps keep
-  their content (operands, their order, result)
-* ``style``   ``<bos> <style> {problem} <draft> {draft} <sol>``  -> the draft repaired while keeping the
-  draft's own dialect (Style-Aligned Refinement): its valid steps stay verbatim, the others are
-  rewritten correctly in the same dialect
+* ``synth``   a correct solution in the oracle's own manner
+* ``refine``  the draft repaired with minimal intervention, written in the oracle's own manner; the
+  draft's valid steps keep their content (operands, their order, result)
+* ``style``   the draft repaired while keeping the draft's own dialect (Style-Aligned Refinement): its
+  valid steps stay verbatim, the others are rewritten correctly in the same dialect
 
-The oracle learns the modes from world-generated drafts (:func:`make_draft`) with realistic mistakes
-in any small-model dialect: an arithmetic slip whose wrong value propagates, a wrong operand or
-constant (also propagated), a skipped step, a cut-off before the answer, and already-correct drafts.
+Prompts: the tiny world's trained oracle reads :data:`TINY_PROMPTS` (mode tokens); a chat model (the
+paper profile's oracle) reads the profile's ``paradox.templates`` through its chat template
+(:func:`chat_prompt`). Which one an oracle gets follows from its tokenizer: a chat template means a
+chat model.
 
-:func:`oracle_run` generates, verifies every output (``verify(...).all_valid``; in style mode also
-that the whole output is written in the draft's dialect), retries the unverified ones with a new
-seed up to ``max_retries`` times and reports what still failed; nothing unverified is ever kept.
-Any generator can stand in for the model through ``proposer`` (e.g. :func:`perfect_oracle`).
+The tiny oracle learns the modes from world-generated drafts with realistic mistakes
+(:mod:`reasonlab.paradox.drafts`); its targets are :func:`oracle_target`.
 
-For the paper profile the prompts are chat templates (:data:`PAPER_TEMPLATES`, kept in params) made
-into chat prompts by :func:`chat_messages` / :func:`chat_prompt`.
+:func:`oracle_run` generates, checks every output (:func:`check_output`: the item's verdict must be
+``all_valid``; in style mode, where the world can tell, the whole output must be in the draft's
+dialect), retries the failures with a new seed up to ``max_retries`` times and reports what still
+failed; nothing unverified is ever kept. Any generator can stand in for the model through
+``proposer`` (e.g. :func:`perfect_oracle`).
 """
 
 from __future__ import annotations
 
-import string
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
-
 from ..generate import Sample, SamplingConfig, generate
 from ..models.data import sft_example
 from ..models.train import Example
 from ..world.dialects import DIALECTS, PARSE_ORDER, SMALL_DIALECTS, render_solution, render_steps
-from ..world.problems import Problem, Quantity
+from ..world.problems import Problem
+from ..world.tasks import Item
 from ..world.verifier import check_step, split_sentences, verify
+from .config import MODES
+from .drafts import DEFAULT_KIND_WEIGHTS, Step, sample_draft, tokenizer_max_number
 from .rejection import pid_rng
 
-MODES = ("synth", "refine", "style")
 ORACLE_DIALECT = "oracle"
 TINY_PROMPTS = {
     "synth": "<bos> <synth> {problem} <sol>",
     "refine": "<bos> <refine> {problem} <draft> {draft} <sol>",
     "style": "<bos> <style> {problem} <draft> {draft} <sol>",
 }
-MISTAKE_KINDS = ("arithmetic", "operand", "skip", "cutoff")
-DRAFT_KINDS = MISTAKE_KINDS + ("correct",)
-DEFAULT_KIND_WEIGHTS = {"correct": 0.2, "arithmetic": 0.25, "operand": 0.25, "skip": 0.15, "cutoff": 0.15}
-SLIPS = (-10, -3, -2, -1, 1, 2, 3, 10)  # arithmetic slips: off by one..three, a carry error
-
-# Paper profile: chat prompts for an instruction-tuned oracle (format strings; ``{{}}`` is a literal ``{}``).
-PAPER_SYSTEM_PROMPT = "You are an expert mathematician and a careful, precise teacher."
-PAPER_TEMPLATES = {
-    "synth": (
-        "Solve the following problem. Reason step by step, and put your final answer within \\boxed{{}}.\n\n"
-        "Problem:\n{problem}"
-    ),
-    "refine": (
-        "Below are a problem and a draft solution written by a student. Check every step of the draft, "
-        "correct any error in its reasoning or calculations and add any missing step. Write the corrected "
-        "solution in your own clear style, keeping the correct reasoning of the draft. Put your final answer "
-        "within \\boxed{{}}.\n\nProblem:\n{problem}\n\nDraft solution:\n{draft}\n\nCorrected solution:"
-    ),
-    "style": (
-        "Below are a problem and a draft solution written by a student. Correct any error in its reasoning or "
-        "calculations and add any missing step, changing as little as possible: keep the draft's wording, "
-        "sentence structure, notation, formatting and length wherever they are correct, so that the result "
-        "reads as if the student had written it. Do not add explanations of your own. Put the final answer "
-        "within \\boxed{{}}.\n\nProblem:\n{problem}\n\nDraft solution:\n{draft}\n\nRepaired solution:"
-    ),
-}
-_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
 
 
 def _check_mode(mode: str) -> None:
@@ -82,215 +54,41 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
+def _fields(mode: str, problem: str, draft: str | None) -> dict[str, str]:
+    _check_mode(mode)
+    if mode == "synth":
+        if draft is not None:
+            raise ValueError("draft: synth mode takes no draft")
+        return {"problem": problem}
+    if draft is None:
+        raise ValueError(f"draft: {mode} mode needs a draft")
+    return {"problem": problem, "draft": draft}
+
+
 # --------------------------------------------------------------------------- prompts
 
 
 def oracle_prompt(mode: str, problem_text: str, draft: str | None = None) -> str:
     """The tiny-world prompt of ``mode`` (:data:`TINY_PROMPTS`)."""
-    _check_mode(mode)
-    if mode == "synth":
-        if draft is not None:
-            raise ValueError("draft: synth mode takes no draft")
-        return TINY_PROMPTS[mode].format(problem=problem_text)
-    if draft is None:
-        raise ValueError(f"draft: {mode} mode needs a draft")
-    return TINY_PROMPTS[mode].format(problem=problem_text, draft=draft)
+    return TINY_PROMPTS[mode].format(**_fields(mode, problem_text, draft))
 
 
-def check_templates(templates: Mapping[str, str], where: str = "templates") -> None:
-    """Raise ``ValueError`` naming the template (``templates.refine``) that lacks or has unknown placeholders."""
-    missing_modes = [m for m in MODES if m not in templates]
-    if missing_modes:
-        raise ValueError(f"{where}: missing templates for modes {missing_modes}")
-    for m in MODES:
-        t = templates[m]
-        if not isinstance(t, str):
-            raise ValueError(f"{where}.{m}: expected a format string, got {type(t).__name__}")
-        try:
-            names = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
-        except ValueError as e:
-            raise ValueError(f"{where}.{m}: not a valid format string ({e}); write literal braces as {{{{ }}}}") from None
-        if names - _FIELDS[m]:
-            raise ValueError(f"{where}.{m}: unknown placeholders {sorted(names - _FIELDS[m])}; allowed {sorted(_FIELDS[m])}")
-        if _FIELDS[m] - names:
-            raise ValueError(f"{where}.{m}: missing placeholders {sorted(_FIELDS[m] - names)}")
-
-
-def chat_messages(mode: str, problem: str, draft: str | None = None, templates: Mapping[str, str] | None = None,
-                  system: str | None = PAPER_SYSTEM_PROMPT) -> list[dict]:
-    """Chat messages (``[{"role", "content"}]``) of the paper-profile prompt of ``mode``."""
-    _check_mode(mode)
-    templates = PAPER_TEMPLATES if templates is None else templates
-    check_templates(templates)
-    if mode != "synth" and draft is None:
-        raise ValueError(f"draft: {mode} mode needs a draft")
-    fields = {"problem": problem} if mode == "synth" else {"problem": problem, "draft": draft}
+def chat_messages(mode: str, problem: str, draft: str | None, templates: Mapping[str, str],
+                  system: str | None = None) -> list[dict]:
+    """Chat messages (``[{"role", "content"}]``) of ``mode``'s prompt from ``templates``
+    (``paradox.templates``: format strings with ``{problem}`` and, for refine/style, ``{draft}``)."""
     msgs = [{"role": "system", "content": system}] if system else []
-    msgs.append({"role": "user", "content": templates[mode].format(**fields)})
+    msgs.append({"role": "user", "content": templates[mode].format(**_fields(mode, problem, draft))})
     return msgs
 
 
-def chat_prompt(tokenizer, mode: str, problem: str, draft: str | None = None,
-                templates: Mapping[str, str] | None = None, system: str | None = PAPER_SYSTEM_PROMPT) -> str:
+def chat_prompt(tokenizer, mode: str, problem: str, draft: str | None, templates: Mapping[str, str],
+                system: str | None = None) -> str:
     """The chat prompt string (``tokenizer.apply_chat_template``, generation prompt added)."""
-    msgs = chat_messages(mode, problem, draft, templates, system)
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError("tokenizer: has no chat template (use chat_messages for a model without one)")
-    return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-
-
-# --------------------------------------------------------------------------- drafts
-
-Step = tuple[Quantity, int, str, int, int]  # (quantity, a, op, b, result) as written
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A small-model-like draft solution. ``kind`` is a mistake kind or ``correct``; ``step`` the
-    (1-based) derived step the mistake is in (0 for a correct draft)."""
-
-    text: str
-    dialect: str
-    kind: str
-    step: int = 0
-
-
-def _apply(a: int, op: str, b: int) -> int:
-    return a + b if op == "+" else a - b if op == "-" else a * b
-
-
-def tokenizer_max_number(tok) -> int:
-    """Largest ``n`` such that every integer ``0..n`` is a single token of ``tok``."""
-    vocab = tok.get_vocab()
-    n = -1
-    while str(n + 1) in vocab:
-        n += 1
-    if n < 0:
-        raise ValueError("tok: has no number tokens")
-    return n
-
-
-def _propagate(problem: Problem, at: int, first: Callable[[dict[str, int]], tuple[int, str, int, int]]) -> list[Step]:
-    """Steps computed on the draft's own (possibly wrong) values; step ``at`` (0-based) comes from ``first``."""
-    vals = {q.name: q.value for q in problem.given}
-    steps: list[Step] = []
-    for i, q in enumerate(problem.derived):
-        if i == at:
-            a, op, b, r = first(vals)
-        else:
-            a, op, b = q.operands(vals)
-            r = _apply(a, op, b)
-        vals[q.name] = r
-        steps.append((q, a, op, b, r))
-    return steps
-
-
-def _in_range(steps: list[Step], max_value: int) -> bool:
-    return all(0 <= x <= max_value for _, a, _, b, r in steps for x in (a, b, r))
-
-
-def _operand_options(problem: Problem, q: Quantity, vals: dict[str, int], const_range: tuple[int, int]):
-    """Wrong-operand variants ``(a, op, b)`` of quantity ``q``: another quantity's value or a wrong constant."""
-    a, op, b = q.operands(vals)
-    earlier = [x.name for x in problem.quantities[: problem.quantities.index(q)]]
-    out = []
-    if q.op == "together":
-        for other in earlier:
-            if other not in q.args and vals[other] != b:
-                out.append((a, op, vals[other]))
-            if other not in q.args and vals[other] != a:
-                out.append((vals[other], op, b))
-    else:
-        for other in earlier:
-            if other != q.args[0] and vals[other] != a:
-                out.append((vals[other], op, b))
-        if q.op == "times":
-            out.append((a, op, 5 - b))  # twice <-> three times
-        else:
-            lo, hi = const_range
-            out += [(a, op, c) for c in range(lo, hi + 1) if c != b]
-    return out
-
-
-def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generator, max_value: int = 40,
-               const_range: tuple[int, int] = (1, 9), attempts: int = 20) -> Draft | None:
-    """A draft of ``problem`` in ``dialect`` with one mistake of ``kind`` (or ``correct``).
-
-    The mistake's consequences propagate: later steps compute correctly from the wrong values. All
-    numbers stay in ``[0, max_value]`` (so they are tokens of the world's vocabulary); ``None`` when
-    ``kind`` cannot be realised within that range for this problem.
-    """
-    if dialect not in DIALECTS:
-        raise ValueError(f"dialect: unknown {dialect!r}; known {sorted(DIALECTS)}")
-    if kind not in DRAFT_KINDS:
-        raise ValueError(f"kind must be one of {DRAFT_KINDS}, got {kind!r}")
-    n = problem.steps
-    if kind == "correct":
-        return Draft(render_solution(problem, dialect), dialect, kind, 0)
-    if kind == "skip":
-        at = int(rng.integers(n - 1)) if n > 1 else 0  # an intermediate step (the only one for 1 step)
-        steps = _propagate(problem, -1, lambda v: (0, "+", 0, 0))
-        kept = [s for i, s in enumerate(steps) if i != at]
-        return Draft(render_steps(problem, dialect, kept, problem.answer), dialect, kind, at + 1)
-    if kind == "cutoff":
-        steps = _propagate(problem, -1, lambda v: (0, "+", 0, 0))
-        j = int(rng.integers(n + 1))  # complete steps before the cut (n: cut just before the answer)
-        text = render_steps(problem, dialect, steps[:j], None)
-        d = DIALECTS[dialect]
-        nxt = d.render_step(j + 1, problem, *steps[j]) if j < n else d.render_answer(problem.answer)
-        words = nxt.split()[:-1] if nxt.split()[-1] in (".", ";") else nxt.split()
-        if len(words) > 1 and (j == 0 or rng.random() < 0.5):  # often cut mid-sentence
-            text = (text + " " + " ".join(words[: int(rng.integers(1, len(words)))])).strip()
-        if not text:  # pragma: no cover - j == 0 always takes a fragment
-            return None
-        return Draft(text, dialect, kind, j + 1)
-    for _ in range(attempts):
-        at = int(rng.integers(n))
-        q = problem.derived[at]
-        if kind == "arithmetic":
-            slip = int(rng.choice(SLIPS))
-
-            def first(vals, q=q, slip=slip):
-                a, op, b = q.operands(vals)
-                return a, op, b, _apply(a, op, b) + slip
-        else:  # operand
-            vals0 = {x.name: x.value for x in problem.quantities}
-            opts = _operand_options(problem, q, vals0, const_range)
-            if not opts:
-                continue
-            a1, op1, b1 = opts[int(rng.integers(len(opts)))]
-
-            def first(vals, a1=a1, op1=op1, b1=b1):
-                return a1, op1, b1, _apply(a1, op1, b1)
-        steps = _propagate(problem, at, first)
-        if _in_range(steps, max_value):
-            return Draft(render_steps(problem, dialect, steps, steps[-1][4]), dialect, kind, at + 1)
-    return None
-
-
-def sample_draft(problem: Problem, rng: np.random.Generator, kind_weights: Mapping[str, float] = DEFAULT_KIND_WEIGHTS,
-                 dialects: Sequence[str] = SMALL_DIALECTS, max_value: int = 40,
-                 const_range: tuple[int, int] = (1, 9)) -> Draft:
-    """A draft with a dialect drawn uniformly from ``dialects`` and a kind drawn by ``kind_weights``.
-
-    A kind that cannot be realised for the problem falls back to another mistake kind (``skip`` always can).
-    """
-    bad = set(kind_weights) - set(DRAFT_KINDS)
-    if bad:
-        raise ValueError(f"kind_weights: unknown kinds {sorted(bad)}; known {DRAFT_KINDS}")
-    kinds = [k for k in DRAFT_KINDS if kind_weights.get(k, 0) > 0]
-    if not kinds or any(w < 0 for w in kind_weights.values()):
-        raise ValueError(f"kind_weights: need non-negative weights with a positive sum, got {dict(kind_weights)}")
-    if not dialects:
-        raise ValueError("dialects: empty")
-    w = np.array([kind_weights[k] for k in kinds], dtype=float)
-    kind = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
-    dialect = dialects[int(rng.integers(len(dialects)))]
-    for k in (kind, "skip"):
-        d = make_draft(problem, dialect, k, rng, max_value, const_range)
-        if d is not None:
-            return d
-    raise AssertionError("unreachable: a skip draft always exists")  # pragma: no cover
+    return tokenizer.apply_chat_template(chat_messages(mode, problem, draft, templates, system), tokenize=False,
+                                         add_generation_prompt=True)
 
 
 # --------------------------------------------------------------------------- targets
@@ -403,24 +201,35 @@ def mode_training_examples(problems: Sequence[Problem], tok, seed: int, **kw) ->
 
 # --------------------------------------------------------------------------- running the oracle
 
-Proposer = Callable[[str, list[Problem], list[str | None], int], list]
-"""``(mode, problems, drafts, attempt) -> outputs`` (``str`` or :class:`~reasonlab.generate.Sample` each)."""
+Proposer = Callable[[str, list[Item], list[str | None], int], list]
+"""``(mode, items, drafts, attempt) -> outputs`` (``str`` or :class:`~reasonlab.generate.Sample` each)."""
 
 FAIL_REASONS = ("invalid", "dialect_mismatch", "unfinished", "draft_dialect_unknown")
 
 
-def perfect_oracle(mode: str, problems: list[Problem], drafts: list[str | None], attempt: int) -> list[str]:
-    """A :data:`Proposer` that writes the exact targets (for tests, and as an upper bound)."""
-    return [oracle_target(mode, p, d) for p, d in zip(problems, drafts)]
+def perfect_oracle(mode: str, items: list[Item], drafts: list[str | None], attempt: int) -> list[str]:
+    """A :data:`Proposer` that writes the exact targets (tiny world: for tests, and as an upper bound)."""
+    return [oracle_target(mode, it.problem, d) for it, d in zip(items, drafts)]
 
 
 def model_proposer(model, tok, *, seed: int, temperature: float = 0.0, retry_temperature: float = 0.8,
-                   top_p: float = 1.0, max_new_tokens: int = 160, batch_size: int = 64) -> Proposer:
-    """A :data:`Proposer` that prompts ``model``; attempt ``k`` samples with seed ``seed + k`` (retries at
-    ``max(temperature, retry_temperature)``, so a greedy first try is followed by sampled ones)."""
+                   top_p: float = 1.0, max_new_tokens: int = 160, batch_size: int = 64,
+                   templates: Mapping[str, str] | None = None, system: str | None = None) -> Proposer:
+    """A :data:`Proposer` that prompts ``model``: through its chat template with ``templates`` when its
+    tokenizer has one (a chat model), else with :data:`TINY_PROMPTS`. Attempt ``k`` samples with seed
+    ``seed + k`` (retries at ``max(temperature, retry_temperature)``, so a greedy first try is followed
+    by sampled ones)."""
+    chat = getattr(tok, "chat_template", None) is not None
+    if chat and templates is None:
+        raise ValueError("model_proposer: a chat oracle needs the prompt templates (paradox.templates)")
 
-    def propose(mode, problems, drafts, attempt):
-        prompts = [oracle_prompt(mode, p.text, d) for p, d in zip(problems, drafts)]
+    def prompt(mode: str, it: Item, draft: str | None) -> str:
+        if chat:
+            return chat_prompt(tok, mode, it.text, draft, templates, system)
+        return oracle_prompt(mode, it.text, draft)
+
+    def propose(mode, items, drafts, attempt):
+        prompts = [prompt(mode, it, d) for it, d in zip(items, drafts)]
         t = temperature if attempt == 0 else max(temperature, retry_temperature)
         cfg = SamplingConfig(n=1, temperature=t, top_p=top_p, max_new_tokens=max_new_tokens,
                              seed=seed + attempt, batch_size=batch_size)
@@ -429,14 +238,24 @@ def model_proposer(model, tok, *, seed: int, temperature: float = 0.0, retry_tem
     return propose
 
 
-def check_output(mode: str, problem: Problem, text: str, draft_dialect: str | None = None,
-                 finished: bool = True) -> str | None:
-    """Why an oracle output is rejected (one of :data:`FAIL_REASONS`), ``None`` if it is verified."""
+def draft_dialect(item: Item, draft: str) -> str | None:
+    """The dialect a style-aligned repair of ``draft`` must keep (``None`` where it cannot be told)."""
+    return text_dialect(item.problem, draft) if item.problem is not None else None
+
+
+def check_output(mode: str, item: Item, text: str, dialect: str | None = None, finished: bool = True) -> str | None:
+    """Why an oracle output is rejected (one of :data:`FAIL_REASONS`), ``None`` if it is verified.
+
+    Verified: finished, and the item's verdict is ``all_valid`` (tiny world: right answer, every
+    step valid, every quantity stated; paper world: the answer is equivalent to the gold one). In
+    style mode the tiny world also checks that every sentence is in the draft's ``dialect``; the
+    paper world has no dialect parser, so there a style output is checked like a refined one.
+    """
     if not finished:
         return "unfinished"
-    if not verify(problem, text).all_valid:
+    if not item.check(text).all_valid:
         return "invalid"
-    if mode == "style" and uniform_dialect(problem, text) != draft_dialect:
+    if mode == "style" and item.problem is not None and uniform_dialect(item.problem, text) != dialect:
         return "dialect_mismatch"
     return None
 
@@ -453,15 +272,13 @@ class OracleResult:
     stats: dict = field(default_factory=dict)
 
 
-def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Sequence[str | None] | None = None, *,
-               seed: int = 0, max_retries: int = 2, temperature: float = 0.0, retry_temperature: float = 0.8,
-               top_p: float = 1.0, max_new_tokens: int = 160, batch_size: int = 64,
-               proposer: Proposer | None = None) -> OracleResult:
-    """Run the oracle in ``mode`` on ``problems`` (and ``drafts``, one per problem, for refine/style).
+def oracle_run(proposer: Proposer, mode: str, items: Sequence[Item], drafts: Sequence[str | None] | None = None, *,
+               max_retries: int = 2) -> OracleResult:
+    """Run the oracle (``proposer``) in ``mode`` on ``items`` (and ``drafts``, one per item, for refine/style).
 
-    Every output is verified (:func:`check_output`); unverified ones are retried (new seed) up to
+    Every output is checked (:func:`check_output`); failures are retried (new seed) up to
     ``max_retries`` times; those still failing are counted in ``stats['failed_by_reason']`` and listed
-    in ``failed``, never kept. ``proposer`` replaces the model (``model``/``tok`` may then be ``None``).
+    in ``failed``, never kept.
 
     ``stats``: ``mode, n, kept, failed, failed_by_reason, pass_rate`` (kept / n),
     ``first_try_pass_rate``, ``attempts`` (total generations), ``dialects`` (of the kept outputs), ``wall_s``.
@@ -469,35 +286,30 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
     _check_mode(mode)
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-    problems = list(problems)
-    pids = [p.pid for p in problems]
+    items = list(items)
+    pids = [p.pid for p in items]
     if len(set(pids)) != len(pids):
         raise ValueError(f"problems: duplicate pids {[k for k, c in Counter(pids).items() if c > 1][:5]}")
     if mode == "synth":
         if drafts is not None and any(d is not None for d in drafts):
             raise ValueError("drafts: synth mode takes no drafts")
-        drafts = [None] * len(problems)
+        drafts = [None] * len(items)
     else:
-        if drafts is None or len(drafts) != len(problems):
-            raise ValueError(f"drafts: {mode} mode needs one draft per problem ({len(problems)}), "
+        if drafts is None or len(drafts) != len(items):
+            raise ValueError(f"drafts: {mode} mode needs one draft per problem ({len(items)}), "
                              f"got {None if drafts is None else len(drafts)}")
         if any(not isinstance(d, str) for d in drafts):
             raise ValueError(f"drafts: {mode} mode needs a string draft for every problem")
         drafts = list(drafts)
-    if proposer is None:
-        if model is None or tok is None:
-            raise ValueError("model/tok: needed unless a proposer is given")
-        proposer = model_proposer(model, tok, seed=seed, temperature=temperature, retry_temperature=retry_temperature,
-                                  top_p=top_p, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    dialects = [text_dialect(p, d) if mode == "style" else None for p, d in zip(problems, drafts)]
+    dialects = [draft_dialect(it, d) if mode == "style" else None for it, d in zip(items, drafts)]
 
     t0 = time.perf_counter()
     kept: dict[int, str] = {}
     reason: dict[int, str] = {}
     attempts = {p: 0 for p in pids}
     pending = []
-    for i in range(len(problems)):
-        if mode == "style" and dialects[i] is None:
+    for i, it in enumerate(items):
+        if mode == "style" and it.problem is not None and dialects[i] is None:
             reason[i] = "draft_dialect_unknown"  # cannot check style preservation: fail, do not guess
         else:
             pending.append(i)
@@ -506,7 +318,7 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
     for attempt in range(max_retries + 1):
         if not pending:
             break
-        outs = proposer(mode, [problems[i] for i in pending], [drafts[i] for i in pending], attempt)
+        outs = proposer(mode, [items[i] for i in pending], [drafts[i] for i in pending], attempt)
         if len(outs) != len(pending):
             raise ValueError(f"proposer: returned {len(outs)} outputs for {len(pending)} prompts")
         n_gen += len(pending)
@@ -514,7 +326,7 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
         for i, o in zip(pending, outs):
             text, finished = (o.text, o.finished) if isinstance(o, Sample) else (str(o), True)
             attempts[pids[i]] = attempt + 1
-            r = check_output(mode, problems[i], text, dialects[i], finished)
+            r = check_output(mode, items[i], text, dialects[i], finished)
             if r is None:
                 kept[i] = text
                 reason.pop(i, None)
@@ -524,7 +336,7 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
         if attempt == 0:
             first_try = len(kept)
         pending = still
-    n = len(problems)
+    n = len(items)
     outputs = {pids[i]: kept[i] for i in sorted(kept)}
     failed = {pids[i]: reason[i] for i in sorted(reason)}
     stats = {
@@ -536,7 +348,8 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
         "pass_rate": len(outputs) / n if n else 0.0,
         "first_try_pass_rate": first_try / n if n else 0.0,
         "attempts": n_gen,
-        "dialects": dict(Counter(uniform_dialect(problems[i], kept[i]) or "mixed" for i in sorted(kept))),
+        "dialects": dict(Counter((uniform_dialect(items[i].problem, kept[i]) if items[i].problem else None) or "mixed"
+                                 for i in sorted(kept))),
         "max_retries": max_retries,
         "wall_s": time.perf_counter() - t0,
     }
@@ -544,9 +357,8 @@ def oracle_run(model, tok, mode: str, problems: Sequence[Problem], drafts: Seque
 
 
 __all__ = [
-    "DEFAULT_KIND_WEIGHTS", "DRAFT_KINDS", "Draft", "FAIL_REASONS", "MISTAKE_KINDS", "MODES", "ORACLE_DIALECT",
-    "OracleResult", "PAPER_SYSTEM_PROMPT", "PAPER_TEMPLATES", "Proposer", "TINY_PROMPTS", "chat_messages",
-    "chat_prompt", "check_output", "check_templates", "make_draft", "mode_training_examples",
-    "mode_training_records", "model_proposer", "oracle_prompt", "oracle_run", "oracle_target", "perfect_oracle",
-    "repaired_steps", "sample_draft", "text_dialect", "tokenizer_max_number", "uniform_dialect", "valid_content",
+    "FAIL_REASONS", "ORACLE_DIALECT", "OracleResult", "Proposer", "TINY_PROMPTS", "chat_messages", "chat_prompt",
+    "check_output", "draft_dialect", "mode_training_examples", "mode_training_records", "model_proposer",
+    "oracle_prompt", "oracle_run", "oracle_target", "perfect_oracle", "repaired_steps", "text_dialect",
+    "uniform_dialect", "valid_content",
 ]

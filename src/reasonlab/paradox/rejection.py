@@ -1,6 +1,6 @@
 """Rejection sampling (RFT data): sample, filter fragments, verify, keep one correct trace per problem.
 
-For every problem the small model draws ``n`` samples. A conservative
+For every problem (a task :class:`~reasonlab.world.tasks.Item`) the small model draws ``n`` samples. A conservative
 *fragment filter* first drops generations that are not complete solutions:
 
 * ``unfinished``         cut off by the length limit (no ``<eos>``),
@@ -8,7 +8,8 @@ For every problem the small model draws ``n`` samples. A conservative
 * ``repeated_sentence``  the same sentence twice (a degenerate loop),
 * ``no_answer``          no answer sentence in any dialect.
 
-The remaining ("kept") samples are verified; a problem is *SLM-solvable* when
+The remaining ("kept") samples are checked by the item (the tiny world's verifier, or the paper
+world's math-verify answer check); a problem is *SLM-solvable* when
 at least one kept sample has the correct final answer, and one such sample is
 chosen uniformly at random under ``(seed, pid)`` as its RFT trace. The choice
 depends only on the seed and the problem id, not on the order of the problems.
@@ -19,18 +20,20 @@ tested without a model; :func:`rejection_sample` adds the sampling.
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..generate import Sample, SamplingConfig, generate
-from ..models.data import prompt_text
-from ..world.problems import Problem
-from ..world.verifier import Verdict, split_sentences, verify
+from ..io import write_json
+from ..world.tasks import Item
+from ..world.verifier import split_sentences
 
 FILTER_REASONS = ("unfinished", "empty", "repeated_sentence", "no_answer")
 
@@ -40,10 +43,10 @@ def pid_rng(seed: int, pid: str, salt: str = "") -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(f"{salt}|{pid}".encode())])
 
 
-def fragment_reason(sample: Sample, verdict: Verdict | None = None) -> str | None:
+def fragment_reason(sample: Sample, verdict=None) -> str | None:
     """Why ``sample`` is a fragment (one of :data:`FILTER_REASONS`), or ``None`` when it is kept.
 
-    ``verdict`` (the sample's :func:`verify` result) is only needed for the answer check;
+    ``verdict`` (the sample's check by its item) is only needed for the answer check;
     the other checks are problem-independent.
     """
     if not sample.finished:
@@ -88,7 +91,7 @@ class RejectionResult:
         return list(self.traces)
 
 
-def select_traces(problems: Sequence[Problem], samples: Sequence[Sequence[Sample]], seed: int,
+def select_traces(problems: Sequence[Item], samples: Sequence[Sequence[Sample]], seed: int,
                   wall_s: float | None = None) -> RejectionResult:
     """Filter and verify ``samples[i]`` (the samples of ``problems[i]``) and choose the RFT traces.
 
@@ -113,7 +116,7 @@ def select_traces(problems: Sequence[Problem], samples: Sequence[Sequence[Sample
     for p, ss in zip(problems, samples):
         recs = []
         for j, s in enumerate(ss):
-            v = verify(p, s.text)
+            v = p.check(s.text)
             reason = fragment_reason(s, v)
             recs.append({"text": s.text, "finished": s.finished, "n_tokens": s.n_tokens, "reason": reason,
                          "correct": v.correct, "all_valid": v.all_valid, "dialect": v.dialect})
@@ -151,7 +154,7 @@ def select_traces(problems: Sequence[Problem], samples: Sequence[Sequence[Sample
     return RejectionResult(traces, records, stats)
 
 
-def rejection_sample(model, tok, problems: Sequence[Problem], n: int = 8, temperature: float = 1.0, *, seed: int,
+def rejection_sample(model, tok, problems: Sequence[Item], n: int = 8, temperature: float = 1.0, *, seed: int,
                      max_new_tokens: int = 160, batch_size: int = 256, top_p: float = 1.0,
                      backend: str = "transformers", model_path=None) -> RejectionResult:
     """Sample ``n`` solutions per problem from ``model`` and select the RFT traces (:func:`select_traces`)."""
@@ -164,11 +167,43 @@ def rejection_sample(model, tok, problems: Sequence[Problem], n: int = 8, temper
     cfg = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                          batch_size=batch_size)
     t0 = time.perf_counter()
-    out = generate(model, tok, [prompt_text(p.text) for p in problems], cfg, backend, desc="rft sample",
+    out = generate(model, tok, [p.prompt for p in problems], cfg, backend, desc="rft sample",
                    model_path=model_path)
     wall = time.perf_counter() - t0
     return select_traces(problems, out, seed, wall_s=wall)
 
 
-__all__ = ["FILTER_REASONS", "RftTrace", "RejectionResult", "fragment_reason", "pid_rng", "rejection_sample",
-           "select_traces"]
+def save_rft(res: RejectionResult, path: str | Path) -> None:
+    write_json(path, {"stats": res.stats, "traces": {pid: asdict(t) for pid, t in res.traces.items()},
+                      "samples": res.samples})
+
+
+def load_rft(path: str | Path) -> RejectionResult:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"rejection samples not found: {path} (run its paradox_sample stage first)")
+    try:
+        d = json.loads(path.read_text())
+        traces = {pid: RftTrace(**t) for pid, t in d["traces"].items()}
+        return RejectionResult(traces, d["samples"], d["stats"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a rejection-sampling result ({e})") from None
+
+
+def failed_samples(res: RejectionResult) -> dict[str, list[str]]:
+    """Complete (non-fragment) samples that are not fully valid: ``pid -> texts`` (distinct)."""
+    out: dict[str, list[str]] = {}
+    for pid, recs in res.samples.items():
+        texts = list(dict.fromkeys(r["text"] for r in recs if r["reason"] is None and not r["all_valid"]))
+        if texts:
+            out[pid] = texts
+    return out
+
+
+def own_samples(res: RejectionResult) -> list[str]:
+    """The model's own complete samples (the token-shift reference)."""
+    return [r["text"] for recs in res.samples.values() for r in recs if r["reason"] is None]
+
+
+__all__ = ["FILTER_REASONS", "RftTrace", "RejectionResult", "failed_samples", "fragment_reason", "load_rft",
+           "own_samples", "pid_rng", "rejection_sample", "save_rft", "select_traces"]

@@ -1,7 +1,9 @@
 """A reward model trained as reward models are in practice: Bradley-Terry on (correct, incorrect) pairs.
 
 The RM is an ``AutoModelForSequenceClassification`` (``num_labels=1``) reading
-``<bos> {problem} <sol> {solution} <cls>`` and scoring at the last token. It is
+``<bos> {problem} <sol> {solution} <cls>`` and scoring at the last token (a released reward model,
+the paper profile's, reads the problem and solution as a chat through its tokenizer's template,
+:func:`rm_ids`). It is
 trained on pairs of the same problem (chosen = a correct solution, rejected = an
 incorrect one) with ``-logsigmoid(r_chosen - r_rejected)``. It never sees a style
 label: the only supervision is correct vs incorrect. What it learns about style
@@ -21,25 +23,27 @@ the oracle's synth outputs) can be added as further sources.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification, GPTNeoXConfig, LlamaConfig, Qwen2Config, Qwen3Config
-from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from ..evaluate import bootstrap_ci
 from ..models.data import encode
-from ..params import ModelParams, TrainParams
+from ..models.losses import bt_loss
+from ..models.train import pad_batch, to_model_device, train
+from ..models.zoo import load_scorer, load_tokenizer, model_source
+from ..schema import TrainParams
 from ..world.dialects import SMALL_DIALECTS, render_solution
 from ..world.problems import Problem
 from ..world.tokenizer import BOS, SOL
 from ..world.verifier import verify
-from .oracle import MISTAKE_KINDS, make_draft, text_dialect
+from .config import MISTAKE_KINDS
+from .drafts import make_draft
+from .oracle import text_dialect
 from .rejection import pid_rng
 
 CLS = "<cls>"
@@ -190,32 +194,15 @@ def build_rm_pool(problems: Sequence[Problem], sources: Mapping[str, Mapping[str
 # --------------------------------------------------------------------------- model
 
 
-def build_reward_model(spec: ModelParams, tok, seed: int):
-    """A freshly initialised ``*ForSequenceClassification`` (``num_labels=1``) of ``spec.arch`` sized by ``spec``."""
-    common = dict(vocab_size=len(tok), hidden_size=spec.hidden, num_hidden_layers=spec.layers,
-                  num_attention_heads=spec.heads, intermediate_size=spec.intermediate, max_position_embeddings=512,
-                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                  num_labels=1)
-    kv = spec.kv_heads or spec.heads
-    if spec.arch == "llama":
-        cfg = LlamaConfig(num_key_value_heads=kv, **common)
-    elif spec.arch == "qwen2":
-        cfg = Qwen2Config(num_key_value_heads=kv, **common)
-    elif spec.arch == "qwen3":
-        cfg = Qwen3Config(num_key_value_heads=kv, head_dim=spec.hidden // spec.heads, **common)
-    elif spec.arch == "gpt_neox":
-        cfg = GPTNeoXConfig(rotary_pct=0.5, use_parallel_residual=True, **common)
-    else:  # pragma: no cover - rejected by params validation
-        raise ValueError(f"spec.arch: unknown {spec.arch!r}")
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(cfg)
-    if model.config.pad_token_id is None:  # pragma: no cover - set above
-        raise ValueError("tok: needs a pad token")
-    return model
-
-
 def rm_ids(tok, problem_text: str, solution: str, max_len: int = 512) -> list[int]:
-    """``<bos> {problem} <sol> {solution} <cls>``; a long solution is cut so ``<cls>`` stays last."""
+    """The reward model's input: ``<bos> {problem} <sol> {solution} <cls>`` (a long solution is cut so
+    ``<cls>`` stays last); for a reward model whose tokenizer has a chat template, the chat
+    ``[user: problem, assistant: solution]`` (cut to its last ``max_len`` tokens)."""
+    if getattr(tok, "chat_template", None) is not None:
+        ids = tok.apply_chat_template([{"role": "user", "content": problem_text},
+                                       {"role": "assistant", "content": solution}], tokenize=True)
+        ids = ids["input_ids"] if isinstance(ids, Mapping) else ids
+        return list(ids)[-max_len:]
     prompt = encode(tok, f"{BOS} {problem_text} {SOL}")
     sol = encode(tok, solution)
     cls = tok.convert_tokens_to_ids(CLS)
@@ -225,23 +212,8 @@ def rm_ids(tok, problem_text: str, solution: str, max_len: int = 512) -> list[in
     return (prompt + sol[:budget])[: max_len - 1] + [cls]
 
 
-def _batch(seqs: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    att = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        att[i, : len(s)] = 1
-    return {"input_ids": ids, "attention_mask": att}
-
-
 def _rewards(model, seqs: list[list[int]], pad_id: int) -> torch.Tensor:
-    return model(**_batch(seqs, pad_id)).logits.squeeze(-1).float()
-
-
-def bt_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """Bradley-Terry pairwise loss, mean of ``-logsigmoid(r_chosen - r_rejected)``."""
-    return -F.logsigmoid(r_chosen - r_rejected).mean()
+    return model(**to_model_device(pad_batch(seqs, pad_id), model)).logits.squeeze(-1).float()
 
 
 def _pair_ids(tok, by_pid: Mapping[str, Problem], pairs: Sequence[RMPair], max_len: int):
@@ -267,59 +239,45 @@ def pairwise_eval(model, tok, problems: Sequence[Problem], pairs: Sequence[RMPai
         chunk = ids[s : s + batch_size]
         r = _rewards(model, [c for c, _ in chunk] + [r for _, r in chunk], tok.pad_token_id)
         rc, rr = r[: len(chunk)], r[len(chunk) :]
-        losses.append(-F.logsigmoid(rc - rr))
+        losses.append(bt_loss(rc, rr))
         acc.append(rc > rr)
     return {"loss": float(torch.cat(losses).mean()), "accuracy": float(torch.cat(acc).float().mean()), "n": len(ids)}
 
 
-def train_reward_model(model, tok, problems: Sequence[Problem], pool: RMPool | Sequence[RMPair], cfg: TrainParams, *,
-                       seed: int, eval_pairs: Sequence[RMPair] | None = None, on_log=None) -> dict:
-    """Train ``model`` in place with the Bradley-Terry loss for ``cfg.steps`` steps (AdamW, warmup + cosine,
-    gradient clipping; batches of ``cfg.batch_size`` pairs, a pure function of ``(seed, step)``).
+def pair_batch_loss(pad_id: int):
+    """The training loop's batch loss for pairs ``(chosen_ids, rejected_ids)``: summed Bradley-Terry loss."""
+
+    def batch_loss(model, pairs):
+        r = _rewards(model, [c for c, _ in pairs] + [rj for _, rj in pairs], pad_id)
+        n = len(pairs)
+        return bt_loss(r[:n], r[n:]).sum(), n, sum(len(c) + len(rj) for c, rj in pairs)
+
+    return batch_loss
+
+
+def train_reward_model(model, tok, problems: Sequence, pool: RMPool | Sequence[RMPair], cfg: TrainParams, *,
+                       seed: int, eval_pairs: Sequence[RMPair] | None = None, ckpt_dir=None, live_dir=None) -> dict:
+    """Train ``model`` in place with the Bradley-Terry loss through the one training loop
+    (:func:`reasonlab.models.train.train`: AdamW, warmup + cosine, clipping, batches of ``cfg.batch_size``
+    pairs a pure function of ``(seed, step)``, resumable from ``ckpt_dir``).
 
     Returns ``steps, loss_before, loss_after, accuracy_before, accuracy_after`` (on ``eval_pairs``,
     default the training pairs), ``final_loss`` (last batch), ``wall_s``, ``pairs_per_s``.
-    ``on_log(step, loss)`` is called every ``cfg.log_every`` steps.
     """
-    from ..models.train import batch_indices
-
     pairs = list(pool.pairs if isinstance(pool, RMPool) else pool)
     if not pairs:
         raise ValueError("pool: no pairs")
     ev = list(eval_pairs) if eval_pairs is not None else pairs
     before = pairwise_eval(model, tok, problems, ev, max_len=cfg.max_len)
     ids = _pair_ids(tok, {p.pid: p for p in problems}, pairs, cfg.max_len)
-    torch.manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(
-        [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.95),
-    )
-    sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup, cfg.steps, min_lr_rate=cfg.min_lr_ratio)
-    model.train()
-    t0, last = time.perf_counter(), float("nan")
-    for step in range(cfg.steps):
-        idx = batch_indices(len(ids), cfg.batch_size, step, seed)
-        chunk = [ids[i] for i in idx]
-        r = _rewards(model, [c for c, _ in chunk] + [rj for _, rj in chunk], tok.pad_token_id)
-        loss = bt_loss(r[: len(chunk)], r[len(chunk) :])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        last = float(loss)
-        if not math.isfinite(last):
-            raise FloatingPointError(f"[reward] loss is {last} at step {step}; lower the learning rate")
-        if on_log is not None and (step + 1) % cfg.log_every == 0:
-            on_log(step + 1, last)
-    wall = time.perf_counter() - t0
-    model.eval()
+    stats = train(model, ids, cfg, seed=seed, batch_loss=pair_batch_loss(tok.pad_token_id), ckpt_dir=ckpt_dir,
+                  live_dir=live_dir, desc="reward model")
     after = pairwise_eval(model, tok, problems, ev, max_len=cfg.max_len)
-    return {"steps": cfg.steps, "loss_before": before["loss"], "loss_after": after["loss"],
-            "accuracy_before": before["accuracy"], "accuracy_after": after["accuracy"], "final_loss": last,
-            "wall_s": wall, "pairs_per_s": cfg.steps * cfg.batch_size / wall if wall > 0 else float("nan")}
+    wall = stats["wall_s"]
+    return {"steps": stats["steps"], "loss_before": before["loss"], "loss_after": after["loss"],
+            "accuracy_before": before["accuracy"], "accuracy_after": after["accuracy"],
+            "final_loss": stats["final_loss"], "wall_s": wall,
+            "pairs_per_s": stats["target_tokens"] / wall if wall > 0 else float("nan")}
 
 
 @torch.inference_mode()
@@ -347,5 +305,11 @@ def score_summary(scores, conf: float = 0.95, n_boot: int = 2000, seed: int = 0)
     return {"mean": float(x.mean()), "ci95": (lo, hi), "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0, "n": int(x.size)}
 
 
-__all__ = ["CLS", "PoolComposition", "RMPair", "RMPool", "bt_loss", "build_reward_model", "build_rm_pool",
+def load_reward_model(path: str | Path):
+    """``(model, tokenizer)`` of the reward model in ``path`` (in the paper profile a hub id in its ``meta.json``)."""
+    src = model_source(path)
+    return load_scorer(src), load_tokenizer(src)
+
+
+__all__ = ["CLS", "PoolComposition", "RMPair", "RMPool", "build_rm_pool", "load_reward_model", "pair_batch_loss",
            "pairwise_eval", "rm_ids", "score", "score_summary", "train_reward_model", "world_sources"]

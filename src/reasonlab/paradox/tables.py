@@ -22,14 +22,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-SETS = ("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned")
-LABELS = {
-    "slm_rft": "SLM-RFT",
-    "oracle_refined": "Oracle-Refined",
-    "oracle_synth": "Oracle-Synthesized",
-    "reference": "Reference",
-    "style_aligned": "Style-Aligned",
-}
+from .config import SET_LABELS as LABELS
+from .config import SETS
+
 MEAN = "mean"  # the family column value of the rows averaged over families
 RM_ORDER = ("oracle_synth", "oracle_refined", "slm_rft")  # the paper: perceived quality, highest first
 UTILITY_ORDER = ("style_aligned", "slm_rft", "oracle_refined", "oracle_synth")  # the paper: utility, highest first
@@ -214,7 +209,7 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
 
 
 CLAIM_COLUMNS = ["family", "metric", "rft_value", "oracle_value", "oracle_set", "diff", "se", "clear"]
-ORACLE_SETS = ("oracle_refined", "oracle_synth")
+ORACLE_SETS = ("oracle_refined", "oracle_synth")  # the sets the oracle writes in its own manner
 
 
 def _pair_se(sub: pd.DataFrame, a: str, b: str, col: str) -> float:

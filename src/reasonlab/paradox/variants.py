@@ -5,7 +5,8 @@ From the RFT result (the SLM-solvable problems and their chosen self-sampled tra
 * ``slm_rft``         the small model's own kept trace
 * ``oracle_refined``  the oracle's refine of that trace (oracle dialect)
 * ``oracle_synth``    the oracle's own solution (synth mode)
-* ``reference``       the world's ground truth in the textbook (reference) dialect
+* ``reference``       the world's reference solution (tiny world: the textbook dialect; paper world:
+  the data set's own solution, e.g. NuminaMath's CoT)
 * ``style_aligned``   the oracle's style-aligned refine of that trace (the trace's own dialect)
 
 Only problems for which every oracle mode produced a verified output are used; the others are
@@ -22,20 +23,18 @@ from typing import Callable, Mapping, Sequence
 
 from datasets import Dataset, Features, Value, load_from_disk
 
-from ..models.data import prompt_text, sft_example
+from ..models.data import sft_example
 from ..models.train import Example
-from ..world.dialects import render_solution
-from ..world.problems import Problem
-from .oracle import MODES, OracleResult, check_output, text_dialect
+from ..world.tasks import Item
+from .config import MODE_OF_SET, MODES, SETS
+from .oracle import OracleResult, check_output, draft_dialect
 from .rejection import RejectionResult
 
-VARIANTS = ("slm_rft", "oracle_refined", "oracle_synth", "reference", "style_aligned")
-MODE_OF = {"oracle_refined": "refine", "oracle_synth": "synth", "style_aligned": "style"}
 COLUMNS = ("pid", "prompt", "solution", "variant")
 FEATURES = Features({c: Value("string") for c in COLUMNS})
 
-OracleCall = Callable[[str, list[Problem], list[str] | None], OracleResult]
-"""``oracle(mode, problems, drafts) -> OracleResult``, e.g. ``functools.partial(oracle_run, model, tok, seed=0)``."""
+OracleCall = Callable[[str, list[Item], list[str] | None], OracleResult]
+"""``oracle(mode, items, drafts) -> OracleResult``, e.g. ``functools.partial(oracle_run, proposer, max_retries=2)``."""
 
 
 @dataclass
@@ -49,7 +48,7 @@ class VariantSets:
     report: dict = field(default_factory=dict)
 
 
-def build_variants(rft: RejectionResult, problems: Sequence[Problem], oracle: OracleCall) -> VariantSets:
+def build_variants(rft: RejectionResult, problems: Sequence[Item], oracle: OracleCall) -> VariantSets:
     """Build the five sets from ``rft`` (its problems must be among ``problems``) with ``oracle``.
 
     Oracle outputs are re-checked here (:func:`~reasonlab.paradox.oracle.check_output`), so a custom
@@ -76,22 +75,25 @@ def build_variants(rft: RejectionResult, problems: Sequence[Problem], oracle: Or
             if out is None:
                 dropped.setdefault(p.pid, {})[mode] = res.failed.get(p.pid, "missing")
                 continue
-            dd = text_dialect(p, d) if mode == "style" else None
+            dd = draft_dialect(p, d) if mode == "style" else None
             if check_output(mode, p, out, dd) is not None:
                 dropped.setdefault(p.pid, {})[mode] = "unverified"
                 continue
             outputs[mode][p.pid] = out
+    no_ref = [pid for pid in solvable if by_pid[pid].reference is None]
+    if no_ref:
+        raise ValueError(f"problems: {len(no_ref)} have no reference solution, e.g. {no_ref[:3]}")
     keep = [pid for pid in solvable if pid not in dropped]
     sols = {
         "slm_rft": {pid: rft.traces[pid].text for pid in keep},
-        "reference": {pid: render_solution(by_pid[pid], "reference") for pid in keep},
-        **{v: outputs[m] for v, m in MODE_OF.items()},
+        "reference": {pid: by_pid[pid].reference for pid in keep},
+        **{v: outputs[m] for v, m in MODE_OF_SET.items()},
     }
     sets = {}
-    for v in VARIANTS:
+    for v in SETS:
         sets[v] = Dataset.from_dict({
             "pid": keep,
-            "prompt": [prompt_text(by_pid[pid].text) for pid in keep],
+            "prompt": [by_pid[pid].prompt for pid in keep],
             "solution": [sols[v][pid] for pid in keep],
             "variant": [v] * len(keep),
         }, features=FEATURES)
@@ -147,7 +149,7 @@ def load_variants(out: str | Path) -> dict[str, Dataset]:
     """The sets saved by :func:`save_variants` (checked to share their ids)."""
     out = Path(out)
     sets = {}
-    for v in VARIANTS:
+    for v in SETS:
         if not (out / v).exists():
             raise FileNotFoundError(f"variant set not found: {out / v} (run the variants stage)")
         sets[v] = _load_set(out / v)
@@ -155,5 +157,5 @@ def load_variants(out: str | Path) -> dict[str, Dataset]:
     return sets
 
 
-__all__ = ["COLUMNS", "MODE_OF", "OracleCall", "VARIANTS", "VariantSets", "assert_same_ids", "build_variants",
-           "load_variants", "save_variants", "variant_examples"]
+__all__ = ["COLUMNS", "OracleCall", "VariantSets", "assert_same_ids", "build_variants", "load_variants",
+           "save_variants", "variant_examples"]

@@ -2,7 +2,7 @@
 
 Importable without torch (``reasonlab.params`` imports it). Every value is checked when
 ``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
-``params.yaml: quant.qat.lr: Input should be greater than 0`` or
+``params.yaml: quant.qat.train.lr: Input should be greater than 0`` or
 ``quant.qat.ablation.bits=5 must be one of quant.bits [4, 3, 2]``.
 
 Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
@@ -27,13 +27,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..schema import TIERS, SampledEval, Strict, Tier
+from ..schema import TIERS, ParamsError, SampledEval, Strict, Tier, TrainParams
 from ..schema import check_unique as _unique
 
-SUPPORTED_BITS = (2, 3, 4, 8)  # as reasonlab.quant.scheme.SUPPORTED_BITS (kept torch-free here)
+# The one source of these names (reasonlab.quant.scheme and .ptq import them from here, torch-free).
+SUPPORTED_BITS = (2, 3, 4, 8)  # all packable by compressed-tensors
 PTQ_METHODS = ("rtn", "gptq", "awq")
-QAT_INITS = ("fp", "rtn", "gptq", "awq")
+QAT_INITS = ("fp",) + PTQ_METHODS
 OBJECTIVES = ("sft", "kd")
+KD_KINDS = ("forward_kl", "reverse_kl", "jsd")
 
 
 class CalibConfig(Strict):
@@ -66,7 +68,7 @@ class TracesConfig(Strict):
 
 
 class KDConfig(Strict):
-    kind: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
+    kind: Literal[KD_KINDS] = "forward_kl"
     temperature: float = Field(default=1.0, gt=0)
     beta: float = Field(default=0.5, gt=0, lt=1)  # teacher weight of the JSD mixture (kind=jsd)
     ce_weight: float = Field(default=0.0, ge=0, lt=1)  # loss = ce_weight * CE + (1 - ce_weight) * KD
@@ -92,7 +94,7 @@ class AblationConfig(Strict):
     """RQ2: QAT initialisation x objective at one bit width."""
 
     bits: int = 3
-    inits: list[Literal["fp", "rtn", "gptq", "awq"]] = Field(default_factory=lambda: list(QAT_INITS))
+    inits: list[Literal[QAT_INITS]] = Field(default_factory=lambda: list(QAT_INITS))
     reasoners: list[str] | None = None  # None: every quant.reasoners entry
     seeds: list[int] | None = None  # None: quant.qat.seeds
 
@@ -109,21 +111,11 @@ class AblationConfig(Strict):
 
 
 class QATConfig(Strict):
-    # the training loop (reasonlab.models.train.TrainParams fields)
-    steps: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0, le=1)
-    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
-    warmup: int = Field(default=0, ge=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    grad_clip: float = Field(default=1.0, gt=0)
-    max_len: int = Field(default=256, gt=8)
-    log_every: int = Field(default=10, gt=0)
-    ckpt_every: int = Field(default=50, gt=0)
+    train: TrainParams  # the training loop (a fixed number of steps)
     # what is compared
-    objectives: list[Literal["sft", "kd"]] = Field(default_factory=lambda: list(OBJECTIVES))
+    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: list(OBJECTIVES))
     kd: KDConfig = Field(default_factory=KDConfig)
-    init: Literal["fp", "rtn", "gptq", "awq"] = "gptq"  # RQ1 runs start here (the paper's best init)
+    init: Literal[QAT_INITS] = "gptq"  # RQ1 runs start here (the paper's best init)
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     learnable_scales: bool = False
     eval_every: int = Field(gt=0)  # probe every N steps (and at step 0 and at the end)
@@ -136,8 +128,8 @@ class QATConfig(Strict):
         _unique(self.seeds, "quant.qat.seeds")
         if min(self.seeds) < 0:
             raise ValueError(f"quant.qat.seeds must be >= 0, got {self.seeds}")
-        if self.warmup >= self.steps:
-            raise ValueError(f"quant.qat.warmup={self.warmup} must be smaller than quant.qat.steps={self.steps}")
+        if self.train.steps is None:
+            raise ValueError("quant.qat.train.steps: QAT trains for a fixed number of steps")
         return self
 
 
@@ -151,7 +143,7 @@ class QuantConfig(Strict):
     bits: list[int]
     group_size: int = Field(gt=0)
     symmetric: bool = False
-    methods: list[Literal["rtn", "gptq", "awq"]]
+    methods: list[Literal[PTQ_METHODS]]
     calib: CalibConfig = Field(default_factory=CalibConfig)
     traces: TracesConfig
     qat: QATConfig
@@ -178,13 +170,20 @@ class QuantConfig(Strict):
             unknown = [r for r in ab.reasoners if r not in self.reasoners]
             if unknown:
                 raise ValueError(f"quant.qat.ablation.reasoners: {unknown} not in quant.reasoners {self.reasoners}")
-        if self.calib.domain == "traces" and self.calib.max_len > self.qat.max_len:
+        if self.calib.domain == "traces" and self.calib.max_len > self.qat.train.max_len:
             raise ValueError(
-                f"quant.calib.max_len={self.calib.max_len} exceeds quant.qat.max_len={self.qat.max_len}"
+                f"quant.calib.max_len={self.calib.max_len} exceeds quant.qat.train.max_len={self.qat.train.max_len}"
             )
         return self
 
     # ------------------------------------------------------------------ helpers
+    def check_stage(self, reasoner: str, bits: int | None = None) -> None:
+        """Raise :class:`~reasonlab.schema.ParamsError` unless a stage's reasoner (and bits) are configured."""
+        if reasoner not in self.reasoners:
+            raise ParamsError(f"params.yaml: quant.reasoners {self.reasoners} does not list {reasoner!r}")
+        if bits is not None and bits not in self.bits:
+            raise ParamsError(f"params.yaml: quant.bits {self.bits} does not list {bits}")
+
     def ablation_reasoners(self) -> list[str]:
         ab = self.qat.ablation.reasoners
         return list(self.reasoners) if ab is None else list(ab)

@@ -15,7 +15,7 @@ integer codes written are the ones the QAT forward used and the reloaded weights
 ``(q - z) * s`` are bitwise the QAT model's dequantized weights; the logits then agree
 to float32 round-off.  :data:`EXPORT_LOGIT_TOL` = 1e-4 relative to the logit scale
 (``max|Δ| <= 1e-4 * max(1, max|logits|)``) is the contract checked by
-:func:`max_logit_diff` users and the tests; the measured difference on the tiny test
+:func:`~reasonlab.quant.packed.max_logit_diff` users and the tests; the measured difference on the tiny test
 models is 0 (bitwise equal).
 """
 
@@ -31,17 +31,11 @@ import torch
 from compressed_tensors.quantization import QuantizationStatus, apply_quantization_config
 from torch import nn
 
-from reasonlab.quant._io import save_compressed
-from reasonlab.quant.fakequant import fakequant_modules
-from reasonlab.quant.scheme import QuantScheme
+from .fakequant import fakequant_modules
+from .packed import save_compressed
+from .scheme import QuantScheme
 
-__all__ = [
-    "EXPORT_LOGIT_TOL",
-    "materialize_quantized",
-    "export_qat",
-    "dir_size_bytes",
-    "max_logit_diff",
-]
+__all__ = ["EXPORT_LOGIT_TOL", "export_qat", "materialize_quantized"]
 
 #: Allowed ``max|logits_reloaded - logits_qat| / max(1, max|logits_qat|)`` after export.
 EXPORT_LOGIT_TOL = 1e-4
@@ -121,26 +115,3 @@ def export_qat(
     exported = materialize_quantized(model_with_fakequant, scheme)
     meta = {"scheme": scheme.to_dict(), **dict(metadata or {})}
     return save_compressed(exported, tokenizer, out_dir, metadata=meta, overwrite=overwrite)
-
-
-def dir_size_bytes(path: str | os.PathLike[str]) -> int:
-    """Total size in bytes of the regular files under ``path`` (symlinks not followed)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ValueError(f"path {str(root)!r} is not a directory")
-    total = 0
-    for dirpath, _, filenames in os.walk(root):
-        for filename in filenames:
-            file = Path(dirpath) / filename
-            if not file.is_symlink():
-                total += file.stat().st_size
-    return total
-
-
-@torch.no_grad()
-def max_logit_diff(model_a: nn.Module, model_b: nn.Module, input_ids: torch.Tensor) -> float:
-    """``max|logits_a - logits_b| / max(1, max|logits_a|)`` on ``input_ids`` (put both in eval mode)."""
-    logits_a = model_a(input_ids=input_ids).logits.float()
-    logits_b = model_b(input_ids=input_ids).logits.float()
-    scale = max(1.0, float(logits_a.abs().max()))
-    return float((logits_a - logits_b).abs().max()) / scale

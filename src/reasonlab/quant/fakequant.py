@@ -61,8 +61,8 @@ import torch.nn.functional as F
 from compressed_tensors.quantization.utils import calculate_qparams
 from torch import nn
 
-from reasonlab.quant.params import QuantParams, load_quantized, read_quant_params
-from reasonlab.quant.scheme import QuantScheme, targeted_modules
+from .qparams import QuantParams, load_quantized, read_quant_params
+from .scheme import QuantScheme, targeted_modules
 
 __all__ = [
     "FakeQuantLinear",
@@ -331,7 +331,7 @@ class FakeQuantLinear(nn.Linear):
 
     @torch.no_grad()
     def quant_params(self) -> QuantParams:
-        """Latent weight and export qparams as :class:`~reasonlab.quant.params.QuantParams`."""
+        """Latent weight and export qparams as :class:`~reasonlab.quant.qparams.QuantParams`."""
         scale, zero_point = self.export_qparams()
         return QuantParams(self.weight.detach().clone(), scale, zero_point, self.scheme.quantization_args())
 
@@ -417,7 +417,7 @@ def prepare_qat(
         ptq_model: required iff ``init == "ptq"``: an RTN/GPTQ/AWQ model returned by
             :func:`reasonlab.quant.ptq.run_ptq`, or a compressed checkpoint directory
             written by :func:`reasonlab.quant.ptq.save_quantized` (loaded with
-            :func:`~reasonlab.quant.params.load_quantized`; its latent weights are then
+            :func:`~reasonlab.quant.qparams.load_quantized`; its latent weights are then
             the dequantized grid values).  Must be a different object than ``model``.
         learnable_scales: make scales (and asymmetric zero-points) trainable (LSQ).
         dynamic_scales: recompute min-max scales from the latent weights every forward

@@ -14,7 +14,7 @@
 All methods use :class:`~reasonlab.quant.scheme.QuantScheme`'s compressed-tensors
 config, so the result is a model whose targeted linears carry ``weight``,
 ``weight_scale`` and ``weight_zero_point`` (status ``FROZEN``) and fake-quantize their
-weight in ``forward``.  Read them with :func:`read_quant_params`, save with
+weight in ``forward``.  Read them with :func:`~reasonlab.quant.qparams.read_quant_params`, save with
 :func:`save_quantized`.
 
 CPU notes (llm-compressor 0.14): AWQ's grid search calls ``Tensor.pin_memory()`` on
@@ -55,30 +55,19 @@ from unittest import mock
 import torch
 from torch import nn
 
-from reasonlab.quant._io import save_compressed
-from reasonlab.quant.params import QuantParams, load_quantized, read_quant_params
-from reasonlab.quant.scheme import QuantScheme, targeted_modules
+from .config import PTQ_METHODS
+from .packed import save_compressed
+from .scheme import QuantScheme, targeted_modules
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-__all__ = [
-    "PTQ_METHODS",
-    "PTQMethod",
-    "QuantParams",
-    "build_calibration_dataset",
-    "awq_mappings",
-    "ptq_recipe",
-    "run_ptq",
-    "save_quantized",
-    "read_quant_params",
-    "load_quantized",
-]
+__all__ = ["PTQ_METHODS", "PTQMethod", "awq_mappings", "build_calibration_dataset", "ptq_recipe", "run_ptq",
+           "save_quantized"]
 
 logger = logging.getLogger(__name__)
 
-PTQMethod = Literal["rtn", "gptq", "awq"]
-PTQ_METHODS: tuple[str, ...] = ("rtn", "gptq", "awq")
+PTQMethod = Literal[PTQ_METHODS]
 
 
 def build_calibration_dataset(tokenizer: Any, calib_texts: Sequence[str], max_seq_len: int) -> Dataset:

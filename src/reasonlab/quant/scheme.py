@@ -34,16 +34,17 @@ from compressed_tensors.quantization import (
 from compressed_tensors.utils import match_named_modules
 from torch import nn
 
+from .config import SUPPORTED_BITS
+
 __all__ = [
     "SUPPORTED_BITS",
+    "scheme_for",
     "WEIGHT_OBSERVER",
     "PACKED_FORMAT",
     "QuantScheme",
     "targeted_modules",
 ]
 
-#: Bit widths supported by this repository (all packable by compressed-tensors).
-SUPPORTED_BITS: tuple[int, ...] = (2, 3, 4, 8)
 
 #: Observer used for weights; it is what llm-compressor uses for RTN weights anyway
 #: (it rewrites ``"minmax"`` to this for weights) and it is what QAT ``init="fp"`` uses.
@@ -227,3 +228,8 @@ def targeted_modules(model: nn.Module, scheme: QuantScheme) -> list[tuple[str, n
             )
         out.append((name, module))
     return out
+
+
+def scheme_for(qc, bits: int) -> QuantScheme:
+    """The scheme of ``quant`` params ``qc`` (:class:`~reasonlab.quant.config.QuantConfig`) at ``bits``."""
+    return QuantScheme(bits=int(bits), group_size=qc.group_size, symmetric=qc.symmetric)

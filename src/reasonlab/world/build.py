@@ -9,12 +9,11 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 
 from ..params import WorldParams
+from ..schema import TIERS
 from .corpus import general_corpus
 from .dialects import DIALECTS, render_solution
 from .problems import Problem, ProblemSpec, make_problems, problem_key
 from .tokenizer import build_tokenizer
-
-TIERS = ("easy", "medium", "hard")
 
 
 def spec_of(p: WorldParams) -> ProblemSpec:
@@ -83,6 +82,21 @@ def build_world(p: WorldParams, seed: int, out: Path) -> dict:
         "train_steps": [lo, hi],
         "tiers": {t: list(getattr(p.tiers, t)) for t in TIERS},
     }
+    return summary
+
+
+def make_world(p: WorldParams, seed: int, out: Path) -> dict:
+    """The world ``p`` asks for (the tiny world, or with ``p.hub`` the paper world's hub data sets) into ``out``,
+    with its ``task.json`` (:mod:`reasonlab.world.tasks`); returns a summary."""
+    from .hub import build_world_from_hub
+    from .tasks import write_task_file
+
+    if p.hub:
+        summary = build_world_from_hub(p.hub, seed, out)
+        write_task_file(out, "hub", hub=p.hub)
+    else:
+        summary = build_world(p, seed, out)
+        write_task_file(out, "tiny")
     return summary
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -11,6 +9,11 @@ PAD, UNK, BOS, EOS, SOL = "<pad>", "<unk>", "<bos>", "<eos>", "<sol>"
 # Oracle modes and draft separator (prompted, as for an LLM oracle) and a classification token.
 MODE_TOKENS = ("<synth>", "<refine>", "<style>", "<draft>", "<cls>")
 SPECIALS = (PAD, UNK, BOS, EOS, SOL) + MODE_TOKENS
+
+
+def prompt_text(problem_text: str) -> str:
+    """The prompt every tiny-world model sees: the problem, then the solution separator."""
+    return f"{BOS} {problem_text} {SOL}"
 
 
 def build_tokenizer(texts, max_number: int) -> PreTrainedTokenizerFast:
@@ -37,10 +40,3 @@ def build_tokenizer(texts, max_number: int) -> PreTrainedTokenizerFast:
         clean_up_tokenization_spaces=False,
     )
     return fast
-
-
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    path = Path(path)
-    if not (path / "tokenizer.json").exists():
-        raise FileNotFoundError(f"tokenizer not found: {path / 'tokenizer.json'} (run the `world` stage)")
-    return PreTrainedTokenizerFast.from_pretrained(str(path))

@@ -88,7 +88,8 @@ def extract_answer(text: str) -> int | None:
     return ans
 
 
-def _apply(a: int, op: str, b: int) -> int:
+def apply_op(a: int, op: str, b: int) -> int:
+    """``a op b`` for the world's operators ``+ - *``."""
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
@@ -105,7 +106,7 @@ def check_step(problem: Problem, sent: str, position: int = 1) -> StepCheck | No
             continue
         g = m.groupdict()
         a, op, b, r = int(g["a"]), g["op"], int(g["b"]), int(g["r"])
-        arithmetic_ok = _apply(a, op, b) == r and (g.get("r2") is None or int(g["r2"]) == r)
+        arithmetic_ok = apply_op(a, op, b) == r and (g.get("r2") is None or int(g["r2"]) == r)
         name = g["name"]
         q = derived.get(name)
         quantity_ok = False

@@ -1,30 +1,47 @@
-CELLS = [
-("md", """# Low-bit QAT for reasoning models (paper B, RQ1 and RQ2) in the tiny world
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Full-precision reasoners (two sizes of one Qwen3-architecture family) are quantized to 4, 3 and 2 bit weights
-(group-wise integers, llm-compressor) by post-training quantization (**RTN**, **GPTQ**, **AWQ**) and by
-quantization-aware training (**QAT**) on traces the full-precision model generated and the verifier accepted.
+# %% [markdown]
+# # Low-bit QAT for reasoning models (paper B, RQ1 and RQ2) in the tiny world
+#
+# Full-precision reasoners (two sizes of one Qwen3-architecture family) are quantized to 4, 3 and 2 bit weights
+# (group-wise integers, llm-compressor) by post-training quantization (**RTN**, **GPTQ**, **AWQ**) and by
+# quantization-aware training (**QAT**) on traces the full-precision model generated and the verifier accepted.
+#
+# * **RQ1, the objective**: QAT with the SFT loss (cross-entropy on the traces) vs knowledge distillation (KD)
+#   from the full-precision model, both started from GPTQ, at every bit width, over several seeds.
+# * **RQ2, the initialisation**: QAT started from the plain full-precision weights (min-max grid), RTN, GPTQ or
+#   AWQ, for both objectives, at one bit width, with accuracy-vs-step curves.
+# * **2-bit recovery** and the **on-disk size** of the packed checkpoints.
+#
+# **Avg@k** is the mean share of k samples at temperature T that are correct (the papers' Avg@16 at T=1.0);
+# every model is evaluated with the same problems, k and sampling seeds. Spreads are sample standard
+# deviations over QAT seeds. Nothing here trains: the numbers come from the `quant_*` DVC stages.
 
-* **RQ1, the objective**: QAT with the SFT loss (cross-entropy on the traces) vs knowledge distillation (KD)
-  from the full-precision model, both started from GPTQ, at every bit width, over several seeds.
-* **RQ2, the initialisation**: QAT started from the plain full-precision weights (min-max grid), RTN, GPTQ or
-  AWQ, for both objectives, at one bit width, with accuracy-vs-step curves.
-* **2-bit recovery** and the **on-disk size** of the packed checkpoints.
-
-**Avg@k** is the mean share of k samples at temperature T that are correct (the papers' Avg@16 at T=1.0);
-every model is evaluated with the same problems, k and sampling seeds. Spreads are sample standard
-deviations over QAT seeds. Nothing here trains: the numbers come from the `quant_*` DVC stages."""),
-("parameters", """metrics_dir = "metrics/quant"
+# %% tags=["parameters"]
+metrics_dir = "metrics/quant"
 plots_dir = "plots/quant"
 out_dir = "reports/quant"
-"""),
-("code", """from pathlib import Path
+
+# %%
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
 from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq2_table, load_curves,
                                     convergence_table, recovery_table, size_table, findings, fmt_mean_sd)
@@ -34,28 +51,35 @@ df = results_frame(res)
 curves = load_curves(plots_dir)
 k = int(df["k"].dropna().iloc[0])
 save_table(df, out_dir, "all_models")
-"""),
-("md", "## Training data: self-generated traces"),
-("code", """tr = pd.DataFrame([{"reasoner": r, "problems": t["n_problems"], "samples": t["n_samples"],
+
+# %% [markdown]
+# ## Training data: self-generated traces
+
+# %%
+tr = pd.DataFrame([{"reasoner": r, "problems": t["n_problems"], "samples": t["n_samples"],
                     "sample pass rate (%)": 100 * t["pass_rate"], "solved problems (%)": 100 * t["solvable_fraction"],
                     "traces kept": t["n_traces"], "reference fallbacks": t.get("n_reference_fallback", 0),
                     "mean trace tokens": t["mean_trace_tokens"]} for r, t in res["traces"].items()])
 if len(tr):
     save_table(tr, out_dir, "traces")
     display(Markdown(tr.to_markdown(index=False, floatfmt=".1f")))
-"""),
-("md", """## RQ1: QAT objective (SFT vs KD)
 
-One block per reasoner and bit width: the full-precision reference, the three PTQ baselines, and QAT with
-each objective from the GPTQ initialisation (mean ± s.d. over seeds; `n` = seeds)."""),
-("code", """t1 = rq1_table(df)
+# %% [markdown]
+# ## RQ1: QAT objective (SFT vs KD)
+#
+# One block per reasoner and bit width: the full-precision reference, the three PTQ baselines, and QAT with
+# each objective from the GPTQ initialisation (mean ± s.d. over seeds; `n` = seeds).
+
+# %%
+t1 = rq1_table(df)
 save_table(t1, out_dir, "rq1_objective")
 shown = display_rq1(t1, k)
 for (reasoner, bits), block in shown.groupby(["reasoner", "bits"], sort=False):
     display(Markdown(f"**{reasoner}, {bits}**"))
-    display(Markdown(block.drop(columns=["reasoner", "bits"]).to_markdown(index=False)))
-"""),
-("code", """blocks = t1[t1.method != "FP"]
+    display(Markdown(block.drop(columns=["reasoner", "bits"]).to_markdown(index=False, floatfmt=".1f")))
+
+# %%
+blocks = t1[t1.method != "FP"]
 reasoners = list(dict.fromkeys(blocks.reasoner))
 fig, axes = plt.subplots(1, len(reasoners), figsize=(5.2 * len(reasoners), 3.6), squeeze=False)
 methods = [m for m in ("RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD") if m in set(blocks.method)]
@@ -76,15 +100,18 @@ for ax, reasoner in zip(axes[0], reasoners):
     ax.spines[["top", "right"]].set_visible(False)
 axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
-save_figure(fig, out_dir, "rq1_objective")
-"""),
-("md", """## RQ2: QAT initialisation
+display(Image(filename=save_figure(fig, out_dir, "rq1_objective")))
 
-QAT from the full-precision weights (`fp`: min-max grid, i.e. RTN's grid without its rounding), RTN, GPTQ and
-AWQ, with each objective, after the same number of steps. `ptq` is the Avg@k of the initial quantized model
-(for `fp`: RTN's grid), `probe` columns are the probe accuracy (Avg@k on the first problems of some tiers, the same
-samples seeds at every step) at step 0 and at the end."""),
-("code", """t2 = rq2_table(df)
+# %% [markdown]
+# ## RQ2: QAT initialisation
+#
+# QAT from the full-precision weights (`fp`: min-max grid, i.e. RTN's grid without its rounding), RTN, GPTQ and
+# AWQ, with each objective, after the same number of steps. `ptq` is the Avg@k of the initial quantized model
+# (for `fp`: RTN's grid), `probe` columns are the probe accuracy (Avg@k on the first problems of some tiers, the same
+# samples seeds at every step) at step 0 and at the end.
+
+# %%
+t2 = rq2_table(df)
 if t2.empty:
     display(Markdown("_No RQ2 runs in these results._"))
 else:
@@ -94,11 +121,12 @@ else:
         piv = block.pivot(index="init", columns="objective", values=f"Avg@{k} mean").reindex(
             [i for i in ("fp", "rtn", "gptq", "awq") if i in set(block.init)])
         display(Markdown(f"**{reasoner}, W{int(block.bits.iloc[0])}: Avg@{k} after the QAT budget**"))
-        display(Markdown(piv.to_markdown()))
+        display(Markdown(piv.to_markdown(floatfmt=".1f")))
         display(Markdown(block[["init", "objective", "n", "ptq", "probe_init", "probe_final"]]
                          .to_markdown(index=False, floatfmt=".1f")))
-"""),
-("code", """if not t2.empty and not curves.empty:
+
+# %%
+if not t2.empty and not curves.empty:
     cur = curves[curves.bits == int(t2.bits.iloc[0])]
     cur = cur[cur.reasoner.isin(set(t2.reasoner))]
     panels = list(cur.groupby(["reasoner", "objective"], sort=True).groups)
@@ -110,21 +138,30 @@ else:
             ax.plot(c.index, 100 * c.values, marker="o", ms=3, label=f"init {init}")
         ax.set_title(f"{reasoner}, QAT-{objective.upper()}, W{int(t2.bits.iloc[0])}")
         ax.set_xlabel("QAT step")
+        top = max(ax.get_ylim()[1], 1.0)
+        ax.set_ylim(-0.03 * top, top)  # from 0 (a curve at 0 stays visible above the axis)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0][0].set_ylabel("probe Avg@k (%)")
     axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    save_figure(fig, out_dir, "rq2_curves")
+    display(Image(filename=save_figure(fig, out_dir, "rq2_curves")))
     conv = convergence_table(cur)
     save_table(conv, out_dir, "rq2_convergence")
     display(Markdown("Convergence (probe Avg@k, %; `auc` = mean accuracy over the curve; "
                      "`steps_to_90` = first step reaching 90% of the final value):"))
     display(Markdown(conv.to_markdown(index=False, floatfmt=".1f")))
-"""),
-("md", "## Low-bit recovery"),
-("code", """rec = recovery_table(df)
+
+# %% [markdown]
+# ## Low-bit recovery
+
+# %%
+rec = recovery_table(df)
 save_table(rec, out_dir, "recovery")
-display(Markdown(rec.to_markdown(index=False, floatfmt=".2f")))
+shown = rec.astype(object).where(rec.notna(), None)  # NaN -> n/a
+display(Markdown(shown.to_markdown(index=False, floatfmt=".2f", missingval="n/a")))
+if rec.isna().any(axis=None):
+    display(Markdown("_n/a_: nothing to recover (the best PTQ model lost nothing against FP) "
+                     "or no QAT run at this width."))
 bits = int(rec.bits.iloc[0])
 low = t1[(t1.bits == bits) | (t1.method == "FP")]
 fig, ax = plt.subplots(figsize=(1.8 + 2.6 * low.reasoner.nunique(), 3.6))
@@ -141,18 +178,24 @@ ax.set_title(f"W{bits}: PTQ vs QAT (FP for reference)")
 ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 ax.spines[["top", "right"]].set_visible(False)
 fig.tight_layout()
-save_figure(fig, out_dir, "low_bit_recovery")
-"""),
-("md", "## On-disk size of the packed checkpoints"),
-("code", """sz = size_table(df)
+display(Image(filename=save_figure(fig, out_dir, "low_bit_recovery")))
+
+# %% [markdown]
+# ## On-disk size of the packed checkpoints
+
+# %%
+sz = size_table(df)
 save_table(sz, out_dir, "sizes")
 display(Markdown(sz.to_markdown(index=False, floatfmt=".1f")))
 display(Markdown("Weights are stored as packed integers (compressed-tensors `pack-quantized`) with one fp scale and "
                  "zero-point per group; embeddings and `lm_head` stay in full precision (FP32 here), which bounds "
                  "the compression of these tiny models."))
-"""),
-("md", "## Which of the paper's findings hold here"),
-("code", """fd = findings(df, curves)
+
+# %% [markdown]
+# ## Which of the paper's findings hold here
+
+# %%
+fd = findings(df, curves)
 save_table(fd, out_dir, "findings")
 display(Markdown(fd.to_markdown(index=False)))
 held = fd[fd.holds == "yes"].finding.tolist()
@@ -161,6 +204,4 @@ not_ = fd[fd.holds == "no"].finding.tolist()
 lines = [f"**Hold** ({len(held)}): " + ("; ".join(held) or "none") + ".",
          f"**Partly** ({len(part)}): " + ("; ".join(part) or "none") + ".",
          f"**Do not hold** ({len(not_)}): " + ("; ".join(not_) or "none") + "."]
-display(Markdown("\\n\\n".join(lines)))
-"""),
-]
+display(Markdown("\n\n".join(lines)))

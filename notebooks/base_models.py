@@ -1,19 +1,36 @@
-CELLS = [
-("md", """# Base models of the tiny world
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Accuracy of each base model (three small-model families and the oracle) on the three test tiers.
-**Avg@k** is the mean share of k samples at temperature T that are correct (95% percentile-bootstrap
-interval over problems); **greedy** is one greedy decode per problem (95% Wilson interval)."""),
-("parameters", """eval_dir = "metrics/eval"
+# %% [markdown]
+# # Base models of the tiny world
+#
+# Accuracy of each base model (three small-model families and the oracle) on the three test tiers.
+# **Avg@k** is the mean share of k samples at temperature T that are correct (95% percentile-bootstrap
+# interval over problems); **greedy** is one greedy decode per problem (95% Wilson interval).
+
+# %% tags=["parameters"]
+eval_dir = "metrics/eval"
 pretrain_dir = "metrics/pretrain"
 world_dir = "data/world"
 sample_index = 0
 out_dir = "reports/base_models"
-"""),
-("code", """import json
+
+# %%
+import json
 from pathlib import Path
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 from reasonlab.report import load_metrics_dir, accuracy_table, fmt_ci, save_table, save_figure, grouped_bars
 from reasonlab.world.build import load_split
 from reasonlab.world.dialects import DIALECTS
@@ -23,35 +40,44 @@ pre = load_metrics_dir(pretrain_dir)
 k = next(iter(ev.values()))["k"]
 df = accuracy_table(ev)
 save_table(df, out_dir, "base_accuracy")
-"""),
-("md", "## Accuracy by tier"),
-("code", """show = df.assign(**{
+
+# %% [markdown]
+# ## Accuracy by tier
+
+# %%
+show = df.assign(**{
     f"Avg@{k} [95% CI]": [fmt_ci(v, lo, hi) for v, lo, hi in zip(df[f"Avg@{k}"], df.avg_lo, df.avg_hi)],
     "greedy [95% CI]": [fmt_ci(v, lo, hi) for v, lo, hi in zip(df.greedy, df.greedy_lo, df.greedy_hi)],
 })[["model", "tier", f"Avg@{k} [95% CI]", "greedy [95% CI]", f"pass@{k}", "mean_len_tokens", "step_validity", "n"]]
 display(Markdown(show.to_markdown(index=False, floatfmt=".1f")))
-"""),
-("code", """fig = grouped_bars(df, f"Avg@{k}", "avg_lo", "avg_hi", group="tier", hue="model",
+
+# %%
+fig = grouped_bars(df, f"Avg@{k}", "avg_lo", "avg_hi", group="tier", hue="model",
                    ylabel=f"Avg@{k} (%)", title=f"Base models: Avg@{k} by tier (95% CI)")
-save_figure(fig, out_dir, "base_avg_at_k")
-"""),
-("code", """fig = grouped_bars(df, "greedy", "greedy_lo", "greedy_hi", group="tier", hue="model",
+display(Image(filename=save_figure(fig, out_dir, "base_avg_at_k")))
+
+# %%
+fig = grouped_bars(df, "greedy", "greedy_lo", "greedy_hi", group="tier", hue="model",
                    ylabel="greedy accuracy (%)", title="Base models: greedy accuracy by tier (95% Wilson CI)")
-save_figure(fig, out_dir, "base_greedy")
-"""),
-("md", "## Training"),
-("code", """tr = pd.DataFrame([{"model": m, "arch": s.get("arch"), "params": s.get("params"),
+display(Image(filename=save_figure(fig, out_dir, "base_greedy")))
+
+# %% [markdown]
+# ## Training
+
+# %%
+tr = pd.DataFrame([{"model": m, "arch": s.get("arch"), "params": s.get("params"),
                     "non-embedding params": s.get("non_embedding_params"), "steps": s.get("steps"),
                     "wall time (s)": s.get("wall_s"), "tokens/s": s.get("tokens_per_s"), "final loss": s.get("final_loss"),
                     "dialect mix": ", ".join(f"{d}:{n}" for d, n in (s.get("dialect_mix") or {}).items() if n)}
                    for m, s in pre.items()])
 save_table(tr, out_dir, "training")
-display(Markdown(tr.to_markdown(index=False, floatfmt=".3g")))
-"""),
-("md", "## One problem in every dialect"),
-("code", """row = load_split(world_dir, "train")[sample_index]
+display(Markdown(tr.to_markdown(index=False, floatfmt=[".0f" if c == "tokens/s" else ".3g" for c in tr.columns])))
+
+# %% [markdown]
+# ## One problem in every dialect
+
+# %%
+row = load_split(world_dir, "train")[sample_index]
 lines = [f"**Problem** ({row['steps']} steps, answer {row['answer']}): {row['text']}", ""]
 lines += [f"- **{d}**: `{row['sol_' + d]}`" for d in DIALECTS]
-display(Markdown("\\n".join(lines)))
-"""),
-]
+display(Markdown("\n".join(lines)))

@@ -1,28 +1,45 @@
-CELLS = [
-("md", """# The Quality-Utility Paradox in the tiny world
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Five training sets on **the same problem ids**: the small model's own rejection-sampled traces
-(**SLM-RFT**), the oracle's minimal repair of them (**Oracle-Refined**), the oracle's own solutions
-(**Oracle-Synthesized**), the world's textbook solutions (**Reference**) and the oracle's repair that
-keeps the small model's style (**Style-Aligned**). *Perceived quality* is a reward model's mean score
-(95% bootstrap interval) and the verifier's step validity; *utility* is Avg@k (k samples at T=1.0)
-of the family's base model fine-tuned on the set with SFT and with DFT, mean ± sd over seeds, every
-set with the same budget. Nothing here is trained: the numbers come from the `paradox_*` stages."""),
-("parameters", """metrics_dir = "metrics/paradox"
+# %% [markdown]
+# # The Quality-Utility Paradox in the tiny world
+#
+# Five training sets on **the same problem ids**: the small model's own rejection-sampled traces
+# (**SLM-RFT**), the oracle's minimal repair of them (**Oracle-Refined**), the oracle's own solutions
+# (**Oracle-Synthesized**), the world's textbook solutions (**Reference**) and the oracle's repair that
+# keeps the small model's style (**Style-Aligned**). *Perceived quality* is a reward model's mean score
+# (95% bootstrap interval) and the verifier's step validity; *utility* is Avg@k (k samples at T=1.0)
+# of the family's base model fine-tuned on the set with SFT and with DFT, mean ± sd over seeds, every
+# set with the same budget. Nothing here is trained: the numbers come from the `paradox_*` stages.
+
+# %% tags=["parameters"]
+metrics_dir = "metrics/paradox"
 score_dir = "data/paradox/score"
 students_dir = "data/paradox/students"
 families = ["qwen", "llama", "deepseek"]
 objectives = ["sft", "dft"]
 out_dir = "reports/paradox"
-"""),
-("code", """import json
+
+# %%
+import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
 from reasonlab.paradox.tables import (LABELS, MEAN, QUARTERS, SETS, cost_table, format_main_table, load_family_metrics,
                                       main_table, ordering_checks, ordering_summary, paradox_claim,
@@ -35,9 +52,12 @@ empty = df.empty
 if empty:
     display(Markdown("**No data**: no family kept any problem in all five sets "
                      "(see the rejection-sampling and oracle sections below)."))
-"""),
-("md", "## Main table: perceived quality vs utility"),
-("code", """if not empty:
+
+# %% [markdown]
+# ## Main table: perceived quality vs utility
+
+# %%
+if not empty:
     save_table(df.drop(columns=[f"{o}_seeds" for o in objectives]), out_dir, "paradox_main")
     show = format_main_table(df, objectives, k)
     save_table(show, out_dir, "paradox_main_formatted")
@@ -46,26 +66,37 @@ if empty:
     display(Markdown("Problems per set (identical ids in all five sets): " + ", ".join(f"{f} {v}" for f, v in n.items())
                      + f". Budget per student: " + ", ".join(f"{f} {finetune[f].get('steps')} steps" for f in families)
                      + ". Base models: " + ", ".join(f"{f} {100 * finetune[f]['base']['avg']:.1f}%" for f in families) + "."))
-"""),
-("md", """## Does the paradox hold?
+else:
+    display(Markdown("_No data: no family kept a problem in all five sets._"))
 
-The paper's central claim: the oracle's sets score *higher* with the reward model, yet a student trained
-on them reasons *worse* than one trained on its own rejection-sampled traces. Checked against the
-least favourable oracle set (the lower-scored one for the RM, the better student for Avg@k); a
-difference is *clear* when it exceeds twice its standard error."""),
-("code", """claim = paradox_claim(df, objectives)
+# %% [markdown]
+# ## Does the paradox hold?
+#
+# The paper's central claim: the oracle's sets score *higher* with the reward model, yet a student trained
+# on them reasons *worse* than one trained on its own rejection-sampled traces. Checked against the
+# least favourable oracle set (the lower-scored one for the RM, the better student for Avg@k); a
+# difference is *clear* when it exceeds twice its standard error.
+
+# %%
+claim = paradox_claim(df, objectives)
 save_table(claim, out_dir, "paradox_claim")
 display(Markdown(paradox_claim_summary(claim, k)))
-"""),
-("md", "## Does the paper's full ordering hold?"),
-("code", """checks = ordering_checks(df, objectives)
+
+# %% [markdown]
+# ## Does the paper's full ordering hold?
+
+# %%
+checks = ordering_checks(df, objectives)
 save_table(checks, out_dir, "paradox_ordering")
 display(Markdown("The paper: RM score Oracle-Synthesized > Oracle-Refined > SLM-RFT, yet utility Style-Aligned > "
-                 "SLM-RFT > Oracle-Refined > Oracle-Synthesized. Here (computed from the tables above):\\n\\n"
+                 "SLM-RFT > Oracle-Refined > Oracle-Synthesized. Here (computed from the tables above):\n\n"
                  + ordering_summary(checks, k)))
-"""),
-("md", "## Reward score against utility"),
-("code", """if not empty:
+
+# %% [markdown]
+# ## Reward score against utility
+
+# %%
+if not empty:
     fams = [f for f in dict.fromkeys(df["family"]) if f != MEAN]
     marks = dict(zip(SETS, "os^Dv"))
     fig, axes = plt.subplots(1, len(objectives), figsize=(5 * len(objectives), 3.8), squeeze=False)
@@ -81,26 +112,34 @@ display(Markdown("The paper: RM score Oracle-Synthesized > Oracle-Refined > SLM-
         ax.spines[["top", "right"]].set_visible(False)
     axes[0][-1].legend(fontsize=6, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
-    save_figure(fig, out_dir, "rm_vs_utility")
+    display(Image(filename=save_figure(fig, out_dir, "rm_vs_utility")))
     corr = pd.concat([rank_correlation(df[df["family"] != MEAN], "rm", f"{o}_avg").assign(objective=o) for o in objectives])
-    display(Markdown("Spearman correlation over the sets of RM score and Avg@k, per family:\\n\\n"
+    display(Markdown("Spearman correlation over the sets of RM score and Avg@k, per family:\n\n"
                      + corr.to_markdown(index=False, floatfmt=".2f")))
-"""),
-("md", """## Adaptation cost: how far each set is from the small model
+else:
+    display(Markdown("_No data: no family kept a problem in all five sets._"))
 
-Perplexity of the family's *base* model on each set's solutions (globally and per quarter Q1-Q4 of each
-trace), the token-frequency distance from its own samples (total variation) and the share of symbolic
-tokens (`=`, `;`, `####`). The paper: higher perplexity goes with lower utility."""),
-("code", """cost = cost_table(score, finetune, objectives)
+# %% [markdown]
+# ## Adaptation cost: how far each set is from the small model
+#
+# Perplexity of the family's *base* model on each set's solutions (globally and per quarter Q1-Q4 of each
+# trace), the token-frequency distance from its own samples (total variation) and the share of symbolic
+# tokens (`=`, `;`, `####`). The paper: higher perplexity goes with lower utility.
+
+# %%
+cost = cost_table(score, finetune, objectives)
 if not cost.empty:
     save_table(cost, out_dir, "adaptation_cost")
     cols = ["family", "label", "ppl"] + [f"ppl_{q}" for q in QUARTERS] + ["tv_distance", "symbolic_share", "mean_tokens"] + [f"{o}_avg" for o in objectives]
     display(Markdown(cost[cols].to_markdown(index=False, floatfmt=".2f")))
     corr = pd.concat([rank_correlation(cost, "ppl", f"{o}_avg").assign(objective=o) for o in objectives])
     display(Markdown("Spearman correlation over the sets of base-model perplexity and Avg@k, per family "
-                     "(negative: more drift, less utility):\\n\\n" + corr.to_markdown(index=False, floatfmt=".2f")))
-"""),
-("code", """if not cost.empty:
+                     "(negative: more drift, less utility):\n\n" + corr.to_markdown(index=False, floatfmt=".2f")))
+else:
+    display(Markdown("_No data: no scored sets._"))
+
+# %%
+if not cost.empty:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     for j, f in enumerate(dict.fromkeys(cost["family"])):
@@ -125,10 +164,13 @@ if not cost.empty:
     for a in axes:
         a.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    save_figure(fig, out_dir, "adaptation_cost")
-"""),
-("md", "### Syntactic compaction: the tokens whose share changes most (vs the model's own samples)"),
-("code", """rows = []
+    display(Image(filename=save_figure(fig, out_dir, "adaptation_cost")))
+
+# %% [markdown]
+# ### Syntactic compaction: the tokens whose share changes most (vs the model's own samples)
+
+# %%
+rows = []
 for f in families:
     p = Path(score_dir) / f / "analysis.json"
     sets = json.loads(p.read_text())["sets"] if p.exists() else {}
@@ -140,9 +182,14 @@ shift = pd.DataFrame(rows)
 if not shift.empty:
     save_table(shift, out_dir, "token_shift")
     display(Markdown(shift.to_markdown(index=False, floatfmt=".1f")))
-"""),
-("md", "## Per tier"),
-("code", """rows = []
+else:
+    display(Markdown("_No data: no token-shift analysis of the oracle sets._"))
+
+# %% [markdown]
+# ## Per tier
+
+# %%
+rows = []
 for f in families:
     p = Path(students_dir) / f / "students.json"
     if not p.exists():
@@ -164,9 +211,15 @@ if not tiers.empty:
     wide = tiers.assign(v=[f"{a:.1f} ± {b:.1f}" for a, b in zip(tiers["Avg@k (%)"], tiers["sd"])]).pivot_table(
         index=["family", "set", "objective"], columns="tier", values="v", aggfunc="first", sort=False).reset_index()
     display(Markdown(wide.to_markdown(index=False)))
-"""),
-("md", "## How the sets were made"),
-("code", """def read(p):
+else:
+    display(Markdown("_No data: no fine-tuned students._"))
+
+
+# %% [markdown]
+# ## How the sets were made
+
+# %%
+def read(p):
     p = Path(p)
     return json.loads(p.read_text()) if p.exists() else None
 
@@ -193,9 +246,12 @@ if om and "held_out" in om:
     display(Markdown(f"Oracle modes: {om.get('n_examples')} training examples, {om.get('steps')} steps; first-try verified "
                      "pass rate on held-out drafts: " + ", ".join(f"{m} {100 * ho[m]['pass_rate']:.0f}%"
                                                                for m in ("synth", "refine", "style") if m in ho)))
-"""),
-("md", "## The reward model"),
-("code", """rm = read(Path(metrics_dir) / "reward_model.json")
+
+# %% [markdown]
+# ## The reward model
+
+# %%
+rm = read(Path(metrics_dir) / "reward_model.json")
 if rm and "pool" in rm:
     pool = rm["pool"]
     comp = pd.DataFrame([{"side": side, "source": s, "requested (%)": 100 * pool["requested"][side][s],
@@ -205,12 +261,14 @@ if rm and "pool" in rm:
     display(Markdown(f"{pool['n_pairs']} pairs on {pool['n_problems']} problems (disjoint from the sets' problems); "
                      f"pairwise accuracy: train {100 * rm['train_accuracy']:.1f}%, held out "
                      + (f"{100 * rm['heldout_accuracy']:.1f}%" if rm.get("heldout_accuracy") is not None else "n/a")
-                     + ". Pool composition:\\n\\n" + comp.to_markdown(index=False, floatfmt=".1f")
-                     + "\\n\\nDialects of the pairs (share): " + json.dumps(pool["dialects"])))
-"""),
-("md", """## Robustness grid
+                     + ". Pool composition:\n\n" + comp.to_markdown(index=False, floatfmt=".1f")
+                     + "\n\nDialects of the pairs (share): "
+                     + "; ".join(f"{side}: " + ", ".join(f"{d} {100 * v:.0f}%" for d, v in shares.items())
+                                 for side, shares in pool["dialects"].items()) + "."))
 
-The fine-tuning learning rate x batch size grid runs as DVC experiments (only `paradox_finetune@*`
-re-runs): `python -m reasonlab.paradox.grid` prints the `dvc exp run --queue` commands,
-`dvc queue start` runs them and `dvc exp show --only-changed` compares them."""),
-]
+# %% [markdown]
+# ## Robustness grid
+#
+# The fine-tuning learning rate x batch size grid runs as DVC experiments (only `paradox_finetune@*`
+# re-runs): `python -m reasonlab.paradox.grid` prints the `dvc exp run --queue` commands,
+# `dvc queue start` runs them and `dvc exp show --only-changed` compares them.

@@ -1,7 +1,7 @@
 """The paper world: hub data sets and answer checking (``profile=paper``).
 
-Cannot run here (no hub); the adapters below are exercised by the tests on
-small local ``datasets`` built in the same shape as the hub ones.
+Cannot run here (no hub); the tests run it end to end on local stand-ins of the same shape
+(``tests/standins.py``: data sets with the hub columns, tiny models under hub names).
 
 * training pool: NuminaMath-CoT (``problem``, ``solution``)
 * tiers: GSM8K (easy), MATH-500 (medium), AIME 2024 (hard)
@@ -12,22 +12,37 @@ small local ``datasets`` built in the same shape as the hub ones.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import Dataset, load_dataset, load_from_disk
+from datasets import Dataset, load_dataset
 
-TIERS = ("easy", "medium", "hard")
+from ..schema import TIERS
 
 
 @dataclass(frozen=True)
 class MathVerdict:
+    """The verdict on a free-form solution: its final answer and whether it is equivalent to the gold one.
+
+    Same interface as the tiny world's :class:`~reasonlab.world.verifier.Verdict`; there is no step
+    checker for free-form math, so ``step_validity`` is NaN, no information atom is known, and a
+    solution is *verified* (``all_valid``) when its answer is correct.
+    """
+
     answer: str | None
     correct: bool
-    step_validity: float = float("nan")  # no step checker for free-form math
+    step_validity: float = float("nan")
     dialect: str | None = None
+    atoms: frozenset = frozenset()
+
+    @property
+    def has_answer(self) -> bool:
+        return self.answer is not None
+
+    @property
+    def all_valid(self) -> bool:
+        return self.correct
 
 
 def gold_answer(raw: str) -> str:
@@ -106,17 +121,4 @@ def build_world_from_hub(hub: dict, seed: int, out: Path, loader=_load) -> dict:
     texts = [t for t in gen[g["text"]] if t.strip()]
     Dataset.from_dict({"text": texts}).save_to_disk(str(out / "general"))
     summary["general"] = len(texts)
-    (out / "hub.json").write_text(json.dumps(hub, indent=2))
     return summary
-
-
-def load_hub_items(world_dir: str | Path, tier: str):
-    from functools import partial
-
-    from .evaluate import EvalItem
-
-    path = Path(world_dir) / f"test_{tier}"
-    if not path.exists():
-        raise FileNotFoundError(f"world split not found: {path}")
-    ds = load_from_disk(str(path))
-    return [EvalItem(r["pid"], r["prompt"], partial(check_math, r["answer"])) for r in ds]

@@ -1,4 +1,4 @@
-"""Reading the quantization parameters attached to a quantized model.
+"""The quantization parameters (scales, zero-points) attached to a quantized model's layers.
 
 After llm-compressor's ``oneshot`` (and after loading a compressed-tensors checkpoint
 with ``from_pretrained``) every targeted ``nn.Linear`` carries ``weight`` plus the
@@ -80,11 +80,9 @@ def read_quant_params(model: nn.Module) -> dict[str, QuantParams]:
     Raises:
         ValueError: if a layer is still packed (``COMPRESSED``) or not calibrated.
     """
-    from reasonlab.quant.fakequant import FakeQuantLinear  # local: avoids an import cycle
-
     out: dict[str, QuantParams] = {}
     for name, module in model.named_modules():
-        if isinstance(module, FakeQuantLinear):
+        if callable(getattr(module, "quant_params", None)):  # a FakeQuantLinear (QAT) reports its own
             out[name] = module.quant_params()
             continue
         scheme = getattr(module, "quantization_scheme", None)

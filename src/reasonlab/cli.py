@@ -1,0 +1,25 @@
+"""What every stage script shares: its argument parser and how it finishes."""
+
+from __future__ import annotations
+
+import argparse
+
+from .io import write_json
+from .params import Params, load_params
+
+
+def stage_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser for a stage script; every path is a required argument, given by ``dvc.yaml``."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--params", required=True, help="the params file (params.yaml)")
+    return ap
+
+
+def params(args: argparse.Namespace) -> Params:
+    return load_params(args.params)
+
+
+def finish(metrics_path: str, metrics: dict, summary=None) -> None:
+    """Write the stage's metrics (atomically) and print a one-line summary."""
+    write_json(metrics_path, metrics)
+    print(summary if summary is not None else metrics)

@@ -1,0 +1,53 @@
+"""Stage ``paradox_variants@<family>``: the five training sets on identical problem ids.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+from ...io import fresh_tmp_dir, replace_dir, setup_threads
+from ...models.zoo import load_lm, model_source
+from ...params import Params
+from ...world.tasks import open_task
+from ..oracle import model_proposer, oracle_run, perfect_oracle
+from ..rejection import load_rft
+from ..roles import role_items
+from ..variants import build_variants, save_variants
+
+
+def make_variants(P: Params, family: str, oracle_dir: str | Path, world_dir: str | Path, sample_dir: str | Path,
+                  out: str | Path) -> dict:
+    """Stage ``paradox_variants@<family>``: the five sets (``out/<set>/``, ``datasets``) and ``out/report.json``."""
+    setup_threads()
+    P.paradox.check_family(family)
+    pc, orc = P.paradox, P.paradox.oracle_run
+    task = open_task(world_dir)
+    rft = load_rft(Path(sample_dir) / "rft.json")
+    items = role_items(task, "rft", pc.problems.rft, pc.problems.seed)
+    if orc.proposer == "perfect":  # the exact targets: an upper bound (and the smoke profile's oracle)
+        task.require_graphs("paradox.oracle_run.proposer=perfect (the world's exact targets)")
+        proposer = perfect_oracle
+    else:  # the trained oracle (tiny prompts) or, in the paper profile, the released chat oracle
+        model, tok = load_lm(model_source(oracle_dir))
+        proposer = model_proposer(model, tok, seed=P.seed, temperature=orc.temperature,
+                                  retry_temperature=orc.retry_temperature, top_p=orc.top_p,
+                                  max_new_tokens=orc.max_new_tokens, batch_size=orc.batch_size,
+                                  templates=pc.templates.modes(), system=pc.templates.system)
+    t0 = time.perf_counter()
+    vs = build_variants(rft, items, partial(oracle_run, proposer, max_retries=orc.max_retries))
+    if len(vs.pids) < pc.problems.min_ids:
+        raise RuntimeError(f"{family}: {len(vs.pids)} problems kept in all five sets (every oracle mode must "
+                           f"verify; paradox.problems.min_ids={pc.problems.min_ids}); dropped by mode: "
+                           f"{vs.report['dropped_by_mode']}")
+    tmp = fresh_tmp_dir(out)
+    save_variants(vs, tmp)
+    replace_dir(tmp, out)
+    r = vs.report
+    return {"family": family, "proposer": orc.proposer, "n_solvable": r["n_solvable"], "n_ids": r["n_kept"],
+            "n_dropped": r["n_dropped"],
+            "kept_fraction": r["n_kept"] / r["n_solvable"] if r["n_solvable"] else 0.0,
+            "dropped_by_mode": r["dropped_by_mode"],
+            "oracle": {m: {k: s[k] for k in ("pass_rate", "first_try_pass_rate", "attempts")} for m, s in r["oracle"].items()},
+            "wall_s": time.perf_counter() - t0}
