@@ -82,3 +82,34 @@ def run_stage(name: str, params: dict, **item) -> None:
         runpy.run_path(argv[0], run_name="__main__")
     finally:
         sys.argv = old
+
+
+def repo_files() -> list[str]:
+    """The repository's files as a fresh clone would have them (tracked and untracked-but-not-ignored)."""
+    import subprocess
+
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    return [f for f in out if f and (ROOT / f).is_file()]
+
+
+def make_repo(dest: Path, profile: str, overrides: list[str] | None = None) -> tuple[Path, dict]:
+    """A copy of the repository in ``dest`` (its own git repository) with ``params.yaml`` composed from
+    ``profile``; returns it and the environment to run ``dvc`` in it (this interpreter, its source)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from reasonlab.profiles import compose, write_params
+
+    for f in repo_files():
+        dst = dest / f
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dst)
+    write_params(compose(profile, ROOT / "conf", overrides), dest / "params.yaml")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(dest / "src")}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", profile]):
+        subprocess.run(cmd, cwd=dest, check=True, env=env)
+    return dest, env

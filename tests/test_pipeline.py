@@ -2,37 +2,18 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from reasonlab.profiles import compose, write_params
-
-
-def _repo_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.split("\n")
-    return [f for f in out if f and (ROOT / f).is_file()]
+from conftest import ROOT, make_repo
 
 
 @pytest.fixture(scope="module")
 def smoke_repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("smoke_repo")
-    for f in _repo_files():
-        dst = repo / f
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, dst)
-    write_params(compose("smoke", ROOT / "conf"), repo / "params.yaml")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(repo / "src")}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "smoke"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env)
-    return repo, env
+    return make_repo(tmp_path_factory.mktemp("smoke_repo"), "smoke")
 
 
 def _dvc(repo, env, *args):
