@@ -13,9 +13,9 @@
 # ---
 
 # %% [markdown]
-# # Base models of the tiny world
+# # Base models
 #
-# Accuracy of each base model (three small-model families and the oracle) on the three test tiers.
+# Accuracy of each base model (three small-model families, the oracle and the reasoners) on the three test tiers.
 # **Avg@k** is the mean share of k samples at temperature T that are correct (95% percentile-bootstrap
 # interval over problems); **greedy** is one greedy decode per problem (95% Wilson interval).
 
@@ -23,6 +23,7 @@
 eval_dir = "metrics/eval"
 pretrain_dir = "metrics/pretrain"
 world_dir = "data/world"
+models = None  # the models of params.yaml (None: every metrics file)
 sample_index = 0
 out_dir = "reports/base_models"
 
@@ -32,11 +33,12 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, Markdown, display
 from reasonlab.report import load_metrics_dir, accuracy_table, fmt_ci, save_table, save_figure, grouped_bars
-from reasonlab.world.build import load_split
 from reasonlab.world.dialects import DIALECTS
+from reasonlab.world.tasks import open_task
 
-ev = load_metrics_dir(eval_dir)
-pre = load_metrics_dir(pretrain_dir)
+# only the models of this profile: a metrics folder can hold another profile's files
+ev = {m: v for m, v in load_metrics_dir(eval_dir).items() if models is None or m in models}
+pre = {m: v for m, v in load_metrics_dir(pretrain_dir).items() if models is None or m in models}
 k = next(iter(ev.values()))["k"]
 df = accuracy_table(ev)
 save_table(df, out_dir, "base_accuracy")
@@ -74,10 +76,15 @@ save_table(tr, out_dir, "training")
 display(Markdown(tr.to_markdown(index=False, floatfmt=[".0f" if c == "tokens/s" else ".3g" for c in tr.columns])))
 
 # %% [markdown]
-# ## One problem in every dialect
+# ## One training problem, in every dialect the world has
 
 # %%
-row = load_split(world_dir, "train")[sample_index]
-lines = [f"**Problem** ({row['steps']} steps, answer {row['answer']}): {row['text']}", ""]
-lines += [f"- **{d}**: `{row['sol_' + d]}`" for d in DIALECTS]
+task = open_task(world_dir)
+item = task.train_items([sample_index])[0]
+if task.has_graphs:
+    p = item.problem
+    lines = [f"**Problem** ({p.steps} steps, answer {p.answer}): {item.text}", ""]
+    lines += [f"- **{d}**: `{task.solution(item, d)}`" for d in DIALECTS]
+else:  # the paper world: free-form solutions, no dialects
+    lines = [f"**Problem**: {item.text}", "", f"**Reference solution**: {item.reference}"]
 display(Markdown("\n".join(lines)))

@@ -32,6 +32,8 @@
 # %% tags=["parameters"]
 metrics_dir = "metrics/quant"
 plots_dir = "plots/quant"
+reasoners = None  # the grid of params.yaml (None: every metrics file)
+bits = None
 out_dir = "reports/quant"
 
 # %%
@@ -46,9 +48,9 @@ from reasonlab.report import save_table, save_figure
 from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq2_table, load_curves,
                                     convergence_table, recovery_table, size_table, findings, fmt_mean_sd)
 
-res = load_results(metrics_dir)
+res = load_results(metrics_dir, reasoners, bits)
 df = results_frame(res)
-curves = load_curves(plots_dir)
+curves = load_curves(plots_dir, reasoners, bits)
 k = int(df["k"].dropna().iloc[0])
 save_table(df, out_dir, "all_models")
 

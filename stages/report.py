@@ -8,9 +8,9 @@ from reasonlab.cli import params, stage_parser
 from reasonlab.report import run_notebook, write_index
 
 NOTEBOOK_PARAMS = {
-    "base_models": lambda P: {"sample_index": P.report.sample_pid},
+    "base_models": lambda P: {"sample_index": P.report.sample_pid, "models": list(P.models)},
     "paradox": lambda P: {"families": list(P.paradox.families), "objectives": list(P.paradox.finetune.objectives)},
-    "quant": lambda P: {},
+    "quant": lambda P: {"reasoners": list(P.quant.reasoners), "bits": list(P.quant.bits)},
 }
 
 

@@ -113,3 +113,29 @@ def make_repo(dest: Path, profile: str, overrides: list[str] | None = None) -> t
                 ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", profile]):
         subprocess.run(cmd, cwd=dest, check=True, env=env)
     return dest, env
+
+
+def kill_when(argv: list[str], cwd: Path, env: dict, marker: str, timeout: float = 600) -> int:
+    """Run ``argv`` in ``cwd`` and SIGKILL it as soon as a file matching the glob ``marker`` exists there
+    (e.g. a training checkpoint); returns the exit code (``-9`` when it was killed)."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.perf_counter()
+    while proc.poll() is None and time.perf_counter() - t0 < timeout:
+        if any(Path(cwd).glob(marker)):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    return proc.wait()
+
+
+def stable_metrics(obj):
+    """``obj`` without the keys that measure time (``*_s``, ``*_per_s``): what must not change between runs."""
+    if isinstance(obj, dict):
+        return {k: stable_metrics(v) for k, v in obj.items() if not (k.endswith("_s") or k.endswith("_per_s"))}
+    if isinstance(obj, list):
+        return [stable_metrics(v) for v in obj]
+    return obj

@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -23,7 +24,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from conftest import ROOT, run_stage  # noqa: E402
+from conftest import ROOT, kill_when, run_stage, stable_metrics, stage_argv  # noqa: E402
 from reasonlab.params import ParamsError, parse_params  # noqa: E402
 from reasonlab.profiles import compose, write_params  # noqa: E402
 
@@ -33,6 +34,8 @@ OVERRIDES = [
     "pretrain.steps=300", "pretrain.lr=0.01", "pretrain.ckpt_every=1000", "models.oracle.train.steps=30",
     "paradox.problems.rft=64", "paradox.sample.reward_problems=24",
     "paradox.reward.pool.rejected={small_corrupted: 0.5, oracle_corrupted: 0.2, rft_failed: 0.3}",
+    # checkpoints often enough that the kill/resume test can stop a training between two of them
+    "paradox.reward.train.steps=24", "paradox.reward.train.ckpt_every=4", "paradox.finetune.train.ckpt_every=1",
 ]
 TIMES: dict[str, float] = {}
 
@@ -204,6 +207,36 @@ def test_finetune_resumes_and_reuses_finished_students(repo, capsys):
     assert "finished earlier: reusing" in out
     after = _json(root / f"metrics/paradox/finetune/{f}.json")
     assert after["sets"] == before["sets"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage, item, marker, outputs", [
+    ("paradox_oracle_modes", {}, ".ckpt/paradox-oracle-modes-*/checkpoint.json", ["models/oracle_modes/model.safetensors"]),
+    ("paradox_reward_model", {}, ".ckpt/paradox-reward-model-*/checkpoint.json", ["models/reward_model/model.safetensors"]),
+    ("paradox_finetune", {"item": "qwen"}, ".ckpt/paradox-ft-qwen-*/checkpoint.json", []),
+])
+def test_a_training_stage_killed_mid_run_resumes_to_the_same_result(repo, stage, item, marker, outputs):
+    """SIGKILL as soon as the first checkpoint is written, run again: the weights and metrics of the
+    uninterrupted run (the fixture's), bit for bit."""
+    root, _ = repo
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    argv = [sys.executable, *stage_argv(stage, params, **item)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    metrics = argv[argv.index("--metrics") + 1]
+    before = {p: (root / p).read_bytes() for p in outputs}
+    before_metrics = stable_metrics(_json(root / metrics))
+    for p in [*outputs, metrics]:
+        (root / p).unlink()
+    for d in root.glob(marker.split("/checkpoint.json")[0]):
+        shutil.rmtree(d)  # the finished runs' reusable weights: the stage starts from scratch
+    assert kill_when(argv, root, env, marker) == -signal.SIGKILL
+    assert any(root.glob(marker)) and not (root / metrics).exists()  # killed mid-run, its checkpoint left
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stdout
+    assert stable_metrics(_json(root / metrics)) == before_metrics
+    for p, data in before.items():
+        assert (root / p).read_bytes() == data, p
 
 
 @pytest.mark.slow

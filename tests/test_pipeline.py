@@ -1,19 +1,58 @@
-"""The smoke profile end to end: `dvc repro` inside a temporary git repository, then a no-op repro."""
+"""The smoke profile end to end, and what a user relies on.
+
+`dvc repro` inside a fresh copy of the repository (its own git repository), with every non-loopback
+network connection refused and recorded; then a no-op repro; a second clean copy gives the same metrics;
+a training stage killed with SIGKILL mid-run and re-run ends with the same weights and metrics.
+"""
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import ROOT, make_repo
+from conftest import ROOT, kill_when, make_repo, stable_metrics, stage_argv
+
+
+NO_NETWORK = """
+import socket
+
+_connect = socket.socket.connect
+
+
+def _guarded(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+        with open(%r, "a") as f:
+            f.write(f"{address}\\n")
+        raise ConnectionRefusedError(f"network refused in the test: {address}")
+    return _connect(self, address)
+
+
+socket.socket.connect = _guarded
+"""
+
+
+def _repro(tmp_path_factory, name):
+    """A fresh copy of the repository on the smoke profile and its `dvc repro`, every non-loopback
+    connection refused (a sitecustomize module that every Python process of the run loads)."""
+    repo, env = make_repo(tmp_path_factory.mktemp(name), "smoke")
+    guard = tmp_path_factory.mktemp(name + "_guard")
+    attempts = guard / "attempts.txt"
+    (guard / "sitecustomize.py").write_text(NO_NETWORK % str(attempts))
+    env = {**env, "PYTHONPATH": f"{guard}{os.pathsep}{env['PYTHONPATH']}"}
+    r = _dvc(repo, env, "repro")
+    return repo, env, r, attempts
 
 
 @pytest.fixture(scope="module")
 def smoke_repo(tmp_path_factory):
-    return make_repo(tmp_path_factory.mktemp("smoke_repo"), "smoke")
+    return _repro(tmp_path_factory, "smoke_a")
 
 
 def _dvc(repo, env, *args):
@@ -22,9 +61,10 @@ def _dvc(repo, env, *args):
 
 @pytest.mark.slow
 def test_smoke_dvc_repro_end_to_end(smoke_repo):
-    repo, env = smoke_repo
-    r = _dvc(repo, env, "repro")
+    repo, env, r, attempts = smoke_repo
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    # the pipeline opened no network connection (none was attempted, so none failed quietly)
+    assert not attempts.exists(), attempts.read_text()
     for m in ("qwen", "llama", "deepseek", "oracle"):
         assert (repo / "models" / m / "config.json").exists()
         ev = json.loads((repo / "metrics" / "eval" / f"{m}.json").read_text())
@@ -32,7 +72,7 @@ def test_smoke_dvc_repro_end_to_end(smoke_repo):
         assert 0.0 <= ev["medium"]["avg@2"] <= 1.0
         assert (repo / "plots" / "pretrain" / m / "plots" / "metrics" / "loss.tsv").exists()
     html = (repo / "reports" / "base_models" / "base_models.html").read_text()
-    assert "Accuracy by tier" in html and "One problem in every dialect" in html
+    assert "Accuracy by tier" in html and "One training problem, in every dialect" in html
     assert (repo / "reports" / "base_models" / "figures" / "base_avg_at_k.png").exists()
     assert "base_models/base_models.html" in (repo / "reports" / "index.html").read_text()
     # everything is cached: a second repro does nothing and says so
@@ -42,6 +82,51 @@ def test_smoke_dvc_repro_end_to_end(smoke_repo):
     # metrics are visible to `dvc metrics show` (and so to `dvc exp show`)
     r3 = _dvc(repo, env, "metrics", "show", "--json")
     assert r3.returncode == 0 and "avg@2" in r3.stdout
+
+
+def _metrics(repo: Path) -> dict:
+    return {str(f.relative_to(repo)): stable_metrics(json.loads(f.read_text())) for f in sorted((repo / "metrics").rglob("*.json"))}
+
+
+@pytest.mark.slow
+def test_two_clean_clones_give_identical_metrics(smoke_repo, tmp_path_factory):
+    repo, _, r, _ = smoke_repo
+    other, _, r2, attempts = _repro(tmp_path_factory, "smoke_b")
+    assert r.returncode == 0 and r2.returncode == 0, r2.stderr[-3000:]
+    a, b = _metrics(repo), _metrics(other)
+    assert len(a) > 30 and a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage, item, marker, outputs", [
+    ("pretrain", {"key": "qwen"}, ".ckpt/pretrain-qwen-*/checkpoint.json", ["models/qwen/model.safetensors"]),
+    ("quant_qat", {"reasoner": "reasoner_s", "bits": 2}, ".ckpt/quant-qat-reasoner_s-w2-*/checkpoint.json",
+     ["models/quant/reasoner_s/qat-w2/sft-gptq-s0/model.safetensors",
+      "models/quant/reasoner_s/qat-w2/kd-gptq-s1/model.safetensors"]),
+])
+def test_a_training_stage_killed_mid_run_resumes_to_the_same_result(smoke_repo, stage, item, marker, outputs):
+    """SIGKILL as soon as the first checkpoint is written, run again: the weights and metrics of the
+    uninterrupted run (the repro above), bit for bit."""
+    repo, env, r, _ = smoke_repo
+    assert r.returncode == 0
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    argv = [sys.executable, *stage_argv(stage, params, **item)]
+    metrics = argv[argv.index("--metrics") + 1]
+    before = {p: (repo / p).read_bytes() for p in outputs}
+    before_metrics = stable_metrics(json.loads((repo / metrics).read_text()))
+    for p in [*outputs, metrics]:
+        (repo / p).unlink()
+    for d in repo.glob(marker.split("/checkpoint.json")[0]):
+        shutil.rmtree(d)  # the finished runs' reusable weights: this run starts from scratch
+    assert kill_when(argv, repo, env, marker) == -signal.SIGKILL
+    assert any(repo.glob(marker)) and not (repo / metrics).exists()  # killed mid-run, its checkpoint left
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stdout
+    assert stable_metrics(json.loads((repo / metrics).read_text())) == before_metrics
+    for p, data in before.items():
+        assert (repo / p).read_bytes() == data, p
 
 
 def test_metrics_are_tracked_by_git_so_dvc_exp_show_can_read_them():

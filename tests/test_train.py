@@ -58,15 +58,17 @@ def test_resume_from_checkpoint_reaches_the_same_state(smoke_params, smoke_world
     tok, exs, _, spec = _setup(smoke_params, smoke_world, "qwen")
     cfg = smoke_params.train_params("qwen").model_copy(update={"steps": 8, "batch_size": 8, "ckpt_every": 2})
     full = build_model(spec, tok, 0)
-    train(full, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "a")
+    full_stats = train(full, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "a")
     part = build_model(spec, tok, 0)
     train(part, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b", max_steps=5)  # "interrupted"
     assert json.loads((tmp_path / "b" / "checkpoint.json").read_text())["step"] == 5  # written when it stopped
     assert (tmp_path / "b" / "model.safetensors").exists()  # weights in safetensors, not a pickle
     resumed = build_model(spec, tok, 0)  # a fresh process would start from scratch weights
-    train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
+    stats = train(resumed, exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "b")
     for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), n  # exactly the state of the uninterrupted run
+    for k in ("steps", "final_loss", "target_tokens", "tokens"):  # and the same report
+        assert stats[k] == full_stats[k], k
 
 
 def test_dft_loss_identities():

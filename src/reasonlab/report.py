@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .schema import TIERS
+
 REPORTS = {  # report name -> title, in index order
     "base_models": "Base models: accuracy by tier (foundation)",
     "paradox": "The Quality-Utility Paradox: RM score vs fine-tuned utility, adaptation cost",
@@ -36,7 +38,7 @@ def accuracy_table(eval_metrics: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for model, m in eval_metrics.items():
         k = m["k"]
-        for tier in ("easy", "medium", "hard"):
+        for tier in TIERS:
             if tier not in m:
                 continue
             t = m[tier]

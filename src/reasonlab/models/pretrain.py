@@ -10,7 +10,7 @@ from ..io import setup_threads
 from ..params import Params
 from ..world.build import load_split
 from .data import pretrain_examples
-from .train import train
+from .train import no_curves, train
 from .zoo import build_model, load_lm, load_tokenizer, n_non_embedding_params, n_params, save_model_atomic
 
 
@@ -19,9 +19,10 @@ def pretrain(P: Params, name: str, world_dir: str | Path, out: str | Path, ckpt_
     """Train model ``name`` (or, in the paper profile, fetch its hub checkpoint) and save it to ``out``."""
     setup_threads()
     spec = P.model(name)
-    if spec.hub_id:  # paper profile: the base model is a released checkpoint
+    if spec.hub_id:  # paper profile: the base model is a released checkpoint (no training curve)
         model, tok = load_lm(spec.hub_id)
         save_model_atomic(model, tok, out, {"hub_id": spec.hub_id, "model": name})
+        no_curves(live_dir)
         return {"model": name, "hub_id": spec.hub_id, "params": n_params(model)}
     cfg = P.train_params(name)
     tok = load_tokenizer(Path(world_dir) / "tokenizer")

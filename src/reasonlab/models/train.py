@@ -121,6 +121,13 @@ def lm_batch_loss(loss_fn: LossFn, pad_id: int, max_len: int, teacher=None) -> B
     return batch_loss
 
 
+def no_curves(live_dir: str | Path | None) -> None:
+    """The (empty) curves folder of a stage that trains nothing (a released model used as it is), so that
+    its declared DVC plots exist."""
+    if live_dir is not None:
+        (Path(live_dir) / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
+
+
 def _truncate_curves(live_dir: Path, step: int) -> None:
     """Drop the rows logged after ``step`` (by a run killed after its last checkpoint) from dvclive's curves."""
     for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
@@ -181,6 +188,9 @@ def train(
     )
     sched = get_cosine_with_min_lr_schedule_with_warmup(opt, cfg.warmup, cfg.steps, min_lr_rate=cfg.min_lr_ratio)
     start = 0
+    # what the returned stats accumulate, kept in the checkpoint so a resumed run reports what an
+    # uninterrupted one would
+    acc_stats = {"tokens": 0, "seen_tokens": 0, "last_loss": float("nan"), "loss_ema": None}
     ckpt = Path(ckpt_dir) if ckpt_dir else None
     state = load_train_state(ckpt, model) if ckpt else None  # every process, before prepare
     if state is not None:
@@ -189,6 +199,7 @@ def train(
             opt.load_state_dict(st["opt"])
             sched.load_state_dict(st["sched"])
             torch.set_rng_state(st["rng"])
+            acc_stats.update(st["stats"])
         except Exception as e:
             raise RuntimeError(f"checkpoint {ckpt} does not fit this run ({e}); delete it to restart from scratch") from e
         print(f"[{desc}] resuming from {ckpt} at step {start}/{cfg.steps}")
@@ -207,8 +218,8 @@ def train(
 
     wrapped.train()
     end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    tokens, seen_tokens, t0 = 0, 0, time.perf_counter()
-    loss_ema, last_loss = None, float("nan")
+    tokens, seen_tokens, t0 = acc_stats["tokens"], acc_stats["seen_tokens"], time.perf_counter()
+    loss_ema, last_loss = acc_stats["loss_ema"], acc_stats["last_loss"]
     bar = tqdm(range(start, end), desc=desc, initial=start, total=cfg.steps, mininterval=2.0, disable=not main)
     for step in bar:
         idx = batch_indices(len(examples), cfg.batch_size, step, seed)
@@ -251,8 +262,9 @@ def train(
         bar.set_postfix(loss=f"{loss_ema:.3f}")
         if ckpt and (done % cfg.ckpt_every == 0 or done == end):
             if main:
-                save_train_state(ckpt, model, done, {"opt": opt.state_dict(), "sched": sched.state_dict(),
-                                                     "rng": torch.get_rng_state()})
+                save_train_state(ckpt, model, done, {
+                    "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": torch.get_rng_state(),
+                    "stats": {"tokens": tokens, "seen_tokens": seen_tokens, "last_loss": last_loss, "loss_ema": loss_ema}})
             acc.wait_for_everyone()
     wall = time.perf_counter() - t0
     if live is not None:

@@ -107,14 +107,14 @@ def token_shift(texts: Sequence[str], reference: Sequence[str], top: int = 15,
     ``ref_symbolic_share`` and ``mean_tokens`` / ``ref_mean_tokens`` (per text).
     """
     a, b = token_shares(texts, tokenize), token_shares(reference, tokenize)
-    vocab = set(a) | set(b)
+    vocab = sorted(set(a) | set(b))  # a fixed order: float sums must not depend on the process's string hashing
     delta = {t: a.get(t, 0.0) - b.get(t, 0.0) for t in vocab}
     ranked = sorted(vocab, key=lambda t: (-abs(delta[t]), t))[:top]
     return {
         "top": [{"token": t, "share": a.get(t, 0.0), "ref_share": b.get(t, 0.0), "delta": delta[t]} for t in ranked],
         "tv_distance": 0.5 * sum(abs(v) for v in delta.values()),
-        "symbolic_share": sum(a.get(t, 0.0) for t in symbolic),
-        "ref_symbolic_share": sum(b.get(t, 0.0) for t in symbolic),
+        "symbolic_share": sum(a.get(t, 0.0) for t in sorted(symbolic)),
+        "ref_symbolic_share": sum(b.get(t, 0.0) for t in sorted(symbolic)),
         "mean_tokens": float(np.mean([len(tokenize(t)) for t in texts])),
         "ref_mean_tokens": float(np.mean([len(tokenize(t)) for t in reference])),
     }

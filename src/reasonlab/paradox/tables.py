@@ -1,4 +1,4 @@
-"""Tables of the paradox report (``notebooks/paradox.ipynb``), built from the stages' metrics.
+"""Tables of the paradox report (``notebooks/paradox.py``), built from the stages' metrics.
 
 Pure functions of the metric dicts (tested on fixed inputs), no torch:
 

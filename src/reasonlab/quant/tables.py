@@ -1,6 +1,6 @@
 """Tables and findings of the quantization report, built from the metrics the quant stages write.
 
-Pure pandas (no torch), tested on fixed inputs. The notebook ``notebooks/quant.ipynb`` only calls
+Pure pandas (no torch), tested on fixed inputs. The notebook ``notebooks/quant.py`` only calls
 these and displays the results.
 
 Inputs (``metrics/quant/``): ``traces/<reasoner>.json`` (:func:`reasonlab.quant.pipeline.make_traces`),
@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..schema import TIERS
+
 __all__ = [
     "METHODS",
     "load_results",
@@ -40,7 +42,6 @@ __all__ = [
 
 #: Row order of the RQ1 table (FP reference, PTQ baselines, QAT objectives).
 METHODS = ("FP", "RTN", "GPTQ", "AWQ", "QAT-SFT", "QAT-KD")
-TIERS = ("easy", "medium", "hard")
 _RUN = re.compile(r"^(?P<objective>[a-z]+)-(?P<init>[a-z]+)-s(?P<seed>\d+)$")
 
 
@@ -55,10 +56,22 @@ def _read_dir(path: Path) -> dict[str, dict]:
     return out
 
 
-def load_results(metrics_dir: str | Path) -> dict[str, dict[str, dict]]:
-    """``{"traces": {reasoner: ...}, "ptq": {reasoner: ...}, "qat": {"<reasoner>-w<bits>": ...}}``."""
+def _wanted(name: str, reasoners: Sequence[str] | None, bits: Sequence[int] | None) -> bool:
+    """Whether a metrics file ``<reasoner>`` or ``<reasoner>-w<bits>`` belongs to the configured grid."""
+    reasoner, _, b = name.rpartition("-w") if "-w" in name else (name, "", "")
+    return (reasoners is None or reasoner in reasoners) and (bits is None or not b or int(b) in bits)
+
+
+def load_results(metrics_dir: str | Path, reasoners: Sequence[str] | None = None,
+                 bits: Sequence[int] | None = None) -> dict[str, dict[str, dict]]:
+    """``{"traces": {reasoner: ...}, "ptq": {reasoner: ...}, "qat": {"<reasoner>-w<bits>": ...}}``, only of
+    ``reasoners`` and ``bits`` when given (a metrics folder can hold another profile's files)."""
     root = Path(metrics_dir)
-    res = {part: _read_dir(root / part) for part in ("traces", "ptq", "qat")}
+    res = {part: {k: v for k, v in _read_dir(root / part).items() if _wanted(k, reasoners, bits)}
+           for part in ("traces", "ptq", "qat")}
+    if bits is not None:  # the PTQ files hold every bit width: keep the configured ones (and FP)
+        for d in res["ptq"].values():
+            d["models"] = {n: m for n, m in d["models"].items() if n == "fp" or int(m["bits"]) in bits}
     if not res["ptq"]:
         raise FileNotFoundError(f"no PTQ metrics under {root / 'ptq'} (run the quant_ptq stages first)")
     return res
@@ -202,7 +215,8 @@ def rq2_table(df: pd.DataFrame, bits: int | None = None) -> pd.DataFrame:
                            kind="stable").reset_index(drop=True)
 
 
-def load_curves(plots_dir: str | Path) -> pd.DataFrame:
+def load_curves(plots_dir: str | Path, reasoners: Sequence[str] | None = None,
+                bits: Sequence[int] | None = None) -> pd.DataFrame:
     """Probe accuracy vs QAT step of every run: ``reasoner, bits, run, objective, init, seed, step, probe_acc``.
 
     Reads ``<plots_dir>/qat/<reasoner>-w<bits>/<run>/probe.tsv`` (or ``<plots_dir>/<reasoner>-w<bits>/...``).
@@ -212,12 +226,12 @@ def load_curves(plots_dir: str | Path) -> pd.DataFrame:
         root = root / "qat"
     frames = []
     for f in sorted(root.glob("*-w*/*/probe.tsv")):
-        reasoner, _, bits = f.parent.parent.name.rpartition("-w")
+        reasoner, _, b = f.parent.parent.name.rpartition("-w")
         m = _RUN.match(f.parent.name)
-        if not m or not bits.isdigit():
+        if not m or not b.isdigit() or not _wanted(f.parent.parent.name, reasoners, bits):
             continue
         c = pd.read_csv(f, sep="\t")
-        c = c.assign(reasoner=reasoner, bits=int(bits), run=f.parent.name, objective=m["objective"],
+        c = c.assign(reasoner=reasoner, bits=int(b), run=f.parent.name, objective=m["objective"],
                      init=m["init"], seed=int(m["seed"]))
         frames.append(c)
     cols = ["reasoner", "bits", "run", "objective", "init", "seed", "step", "probe_acc"]

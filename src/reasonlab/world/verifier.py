@@ -8,6 +8,7 @@ correctly is its set of "information atoms".
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .dialects import DIALECTS, PARSE_ORDER
@@ -57,9 +58,9 @@ class Verdict:
 
     @property
     def dialect(self) -> str | None:
-        """The dialect most steps are written in."""
+        """The dialect most steps are written in (a tie goes to the one that appears first)."""
         names = [s.dialect for s in self.steps if s.dialect]
-        return max(set(names), key=names.count) if names else None
+        return Counter(names).most_common(1)[0][0] if names else None
 
 
 def split_sentences(text: str) -> list[str]:

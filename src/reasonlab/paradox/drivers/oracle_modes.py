@@ -12,7 +12,7 @@ import numpy as np
 
 from ...checkpoint import CKPT_ROOT, Run, digest
 from ...io import setup_threads
-from ...models.train import train
+from ...models.train import no_curves, train
 from ...models.zoo import load_lm, save_model_atomic, write_hub_pointer
 from ...params import Params
 from ...world.tasks import open_task
@@ -30,6 +30,7 @@ def train_oracle_modes(P: Params, oracle_dir: str | Path, world_dir: str | Path,
     om = pc.oracle_modes
     spec = P.model(pc.oracle)
     if spec.hub_id:  # paper profile: a prompted chat oracle has its modes already (paradox.templates)
+        no_curves(live_dir)
         return {"oracle": pc.oracle, **write_hub_pointer(out, spec.hub_id, prompting="chat")}
     task = open_task(world_dir)
     task.require_graphs("paradox_oracle_modes (training the oracle's modes on world-generated drafts)")

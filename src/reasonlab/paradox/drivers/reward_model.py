@@ -11,6 +11,7 @@ from typing import Sequence
 
 from ...checkpoint import CKPT_ROOT, Run, digest
 from ...io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_json
+from ...models.train import no_curves
 from ...models.zoo import build_scorer, load_tokenizer, save_model_atomic, write_hub_pointer
 from ...params import Params
 from ...world.tasks import open_task
@@ -39,6 +40,7 @@ def train_reward(P: Params, world_dir: str | Path, samples_root: str | Path, out
     setup_threads()
     pc, rc = P.paradox, P.paradox.reward
     if rc.model.hub_id:  # paper profile: a released reward model is used as is
+        no_curves(live_dir)
         return write_hub_pointer(out, rc.model.hub_id)
     task = open_task(world_dir)
     task.require_graphs("paradox_reward_model (a reward model trained on world-generated pairs)")
