@@ -38,31 +38,49 @@ socket.socket.connect = _guarded
 """
 
 
-def _repro(tmp_path_factory, name):
+def _dvc(repo, env, *args):
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+
+
+class Repro:
     """A fresh copy of the repository on the smoke profile and its `dvc repro`, every non-loopback
-    connection refused (a sitecustomize module that every Python process of the run loads)."""
-    repo, env = make_repo(tmp_path_factory.mktemp(name), "smoke")
-    guard = tmp_path_factory.mktemp(name + "_guard")
-    attempts = guard / "attempts.txt"
-    (guard / "sitecustomize.py").write_text(NO_NETWORK % str(attempts))
-    env = {**env, "PYTHONPATH": f"{guard}{os.pathsep}{env['PYTHONPATH']}"}
-    r = _dvc(repo, env, "repro")
-    return repo, env, r, attempts
+    connection refused and recorded (a sitecustomize module that every Python process of the run loads)."""
+
+    def __init__(self, tmp_path_factory, name: str):
+        self.repo, env = make_repo(tmp_path_factory.mktemp(name), "smoke")
+        guard = tmp_path_factory.mktemp(name + "_guard")
+        self.attempts = guard / "attempts.txt"
+        (guard / "sitecustomize.py").write_text(NO_NETWORK % str(self.attempts))
+        # one thread per process: the two copies run side by side on the CI's cores
+        self.env = {**env, "PYTHONPATH": f"{guard}{os.pathsep}{env['PYTHONPATH']}", "OMP_NUM_THREADS": "1"}
+        self.log = guard / "repro.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=self.repo, env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> "Repro":
+        self.returncode = self.proc.wait()
+        self.output = self.log.read_text()
+        return self
 
 
 @pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory):
-    return _repro(tmp_path_factory, "smoke_a")
+def smoke_runs(tmp_path_factory):
+    """Two clean copies reproduced side by side (the second one for the determinism check)."""
+    runs = [Repro(tmp_path_factory, "smoke_a"), Repro(tmp_path_factory, "smoke_b")]
+    return [r.wait() for r in runs]
 
 
-def _dvc(repo, env, *args):
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+@pytest.fixture(scope="module")
+def smoke_repo(smoke_runs):
+    a = smoke_runs[0]
+    return a.repo, a.env, a, a.attempts
 
 
 @pytest.mark.slow
 def test_smoke_dvc_repro_end_to_end(smoke_repo):
     repo, env, r, attempts = smoke_repo
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert r.returncode == 0, r.output[-6000:]
     # the pipeline opened no network connection (none was attempted, so none failed quietly)
     assert not attempts.exists(), attempts.read_text()
     for m in ("qwen", "llama", "deepseek", "oracle"):
@@ -89,13 +107,13 @@ def _metrics(repo: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_two_clean_clones_give_identical_metrics(smoke_repo, tmp_path_factory):
-    repo, _, r, _ = smoke_repo
-    other, _, r2, attempts = _repro(tmp_path_factory, "smoke_b")
-    assert r.returncode == 0 and r2.returncode == 0, r2.stderr[-3000:]
-    a, b = _metrics(repo), _metrics(other)
-    assert len(a) > 30 and a.keys() == b.keys()
-    assert [k for k in a if a[k] != b[k]] == []
+def test_two_clean_clones_give_identical_metrics(smoke_runs):
+    a, b = smoke_runs
+    assert a.returncode == 0 and b.returncode == 0, b.output[-3000:]
+    assert not b.attempts.exists()
+    ma, mb = _metrics(a.repo), _metrics(b.repo)
+    assert len(ma) > 30 and ma.keys() == mb.keys()
+    assert [k for k in ma if ma[k] != mb[k]] == []
 
 
 @pytest.mark.slow
