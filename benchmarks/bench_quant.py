@@ -45,10 +45,11 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from reasonlab.quant.export import dir_size_bytes, export_qat, max_logit_diff
+from reasonlab.models.losses import ce_loss
+from reasonlab.quant.export import export_qat
 from reasonlab.quant.fakequant import prepare_qat
-from reasonlab.quant.losses import ce_loss
-from reasonlab.quant.params import load_quantized
+from reasonlab.quant.packed import dir_size_bytes, max_logit_diff
+from reasonlab.quant.qparams import load_quantized
 from reasonlab.quant.ptq import run_ptq
 from reasonlab.quant.scheme import QuantScheme
 

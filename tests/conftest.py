@@ -115,23 +115,6 @@ def make_repo(dest: Path, profile: str, overrides: list[str] | None = None) -> t
     return dest, env
 
 
-def kill_when(argv: list[str], cwd: Path, env: dict, marker: str, timeout: float = 600) -> int:
-    """Run ``argv`` in ``cwd`` and SIGKILL it as soon as a file matching the glob ``marker`` exists there
-    (e.g. a training checkpoint); returns the exit code (``-9`` when it was killed)."""
-    import signal
-    import subprocess
-    import time
-
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.perf_counter()
-    while proc.poll() is None and time.perf_counter() - t0 < timeout:
-        if any(Path(cwd).glob(marker)):
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    return proc.wait()
-
-
 def stable_metrics(obj):
     """``obj`` without the keys that measure time (``*_s``, ``*_per_s``): what must not change between runs."""
     if isinstance(obj, dict):
@@ -139,3 +122,121 @@ def stable_metrics(obj):
     if isinstance(obj, list):
         return [stable_metrics(v) for v in obj]
     return obj
+
+
+def check_kill_and_resume(repo: Path, env: dict, stage: str, item: dict, marker: str, outputs: list[str]) -> None:
+    """Stage ``stage`` of the reproduced ``repo``, run again from scratch and SIGKILLed as soon as a file
+    matching ``marker`` (a training checkpoint) exists, then run to the end: the ``outputs`` (weights) and the
+    metrics must be those of the uninterrupted run already in ``repo``, bit for bit (times aside)."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    argv = [sys.executable, *stage_argv(stage, yaml.safe_load((repo / "params.yaml").read_text()), **item)]
+    metrics = repo / argv[argv.index("--metrics") + 1]
+    before = {p: (repo / p).read_bytes() for p in outputs}
+    before_metrics = stable_metrics(json.loads(metrics.read_text()))
+    for p in [*outputs]:
+        (repo / p).unlink()
+    metrics.unlink()
+    for d in repo.glob(marker.split("/checkpoint.json")[0]):
+        shutil.rmtree(d)  # the finished runs' reusable weights: the stage starts from scratch
+    proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not any(repo.glob(marker)):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the stage ended before its first checkpoint was seen"
+    assert any(repo.glob(marker)) and not metrics.exists()  # killed mid-run, its checkpoint left
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stdout
+    assert stable_metrics(json.loads(metrics.read_text())) == before_metrics
+    for p, data in before.items():
+        assert (repo / p).read_bytes() == data, p
+
+
+# --------------------------------------------------------------------------- the end-to-end runs
+NO_NETWORK = """
+import socket
+
+_connect = socket.socket.connect
+
+
+def _guarded(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+        with open(%r, "a") as f:
+            f.write(f"{address}\\n")
+        raise ConnectionRefusedError(f"network refused in the test: {address}")
+    return _connect(self, address)
+
+
+socket.socket.connect = _guarded
+"""
+
+
+class Repro:
+    """A fresh copy of the repository on ``profile`` and its ``dvc repro``, started in the background, every
+    non-loopback connection refused and recorded (a sitecustomize module that every Python process loads).
+    ``before`` is a command run first in the copy (e.g. building the paper profile's stand-ins)."""
+
+    def __init__(self, tmp_path_factory, name: str, profile: str, overrides=None, extra_env=None, before=None):
+        import subprocess
+        import sys
+
+        saved = {k: os.environ.get(k) for k in (extra_env or {})}
+        os.environ.update(extra_env or {})  # a profile may read the environment when it is composed
+        try:
+            self.repo, env = make_repo(tmp_path_factory.mktemp(name), profile, overrides)
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        guard = tmp_path_factory.mktemp(name + "_guard")
+        self.attempts = guard / "attempts.txt"
+        (guard / "sitecustomize.py").write_text(NO_NETWORK % str(self.attempts))
+        # one thread per process: the end-to-end runs go side by side on the CI's cores
+        self.env = {**env, **(extra_env or {}), "PYTHONPATH": f"{guard}{os.pathsep}{env['PYTHONPATH']}",
+                    "OMP_NUM_THREADS": "1"}
+        self.log = guard / "repro.log"
+        cmd = " && ".join([*(before or []), f"{sys.executable} -m dvc repro"])
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["bash", "-c", cmd], cwd=self.repo, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def wait(self) -> "Repro":
+        self.returncode = self.proc.wait()
+        self.output = self.log.read_text()
+        return self
+
+
+# the paper profile on stand-ins: one family (llama) and one reasoner, every architecture of the stand-ins
+# (the oracle is a Qwen2, the reasoner a Qwen3) and every stage, in half the stages of the full profile
+PAPER_TRIM = ["paradox.families=[llama]", "~models.qwen", "~models.deepseek", "~models.reasoner_m"]
+
+
+@pytest.fixture(scope="session")
+def pipelines(tmp_path_factory):
+    """The end-to-end `dvc repro` runs of the tests, started together in the background (the first test
+    that needs one starts all): the smoke profile in two clean copies, and the paper profile on stand-ins."""
+    import sys
+
+    standins = tmp_path_factory.mktemp("standins")
+    env = {"REASONLAB_STANDINS": str(standins), "HF_HUB_CACHE": str(standins / "hub"), "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    build = f"{sys.executable} {ROOT / 'tests' / 'standins.py'} {standins} {ROOT / 'conf'}"
+    return {"smoke_a": Repro(tmp_path_factory, "smoke_a", "smoke"),
+            "smoke_b": Repro(tmp_path_factory, "smoke_b", "smoke"),
+            "paper": Repro(tmp_path_factory, "paper", "paper_standin", PAPER_TRIM, env, before=[build]),
+            "standins": (standins, env)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_end_to_end_runs(request):
+    """Start the background runs at the beginning of the session when a selected test needs them."""
+    if any("pipelines" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("pipelines")

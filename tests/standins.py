@@ -181,3 +181,9 @@ def build_standins(root: Path, conf_dir: Path) -> dict[str, str]:
             else:
                 os.environ[k] = v
     return env
+
+
+if __name__ == "__main__":  # python tests/standins.py ROOT CONF_DIR: build the stand-ins (used by the tests)
+    import sys
+
+    build_standins(Path(sys.argv[1]), Path(sys.argv[2]))

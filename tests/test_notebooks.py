@@ -106,7 +106,7 @@ def test_base_models_report_renders_clean(tmp_path, smoke_world, monkeypatch):
     assert (out / "tables" / "base_accuracy.csv").exists()
 
     html = page.read_text()
-    assert "Accuracy by tier" in html and "One problem in every dialect" in html
+    assert "Accuracy by tier" in html and "One training problem, in every dialect" in html
     assert "60.0 [50.0, 70.0]" in html  # qwen easy Avg@4 with its CI
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 2  # both figures are shown, embedded
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html  # no stderr (warnings) box

@@ -15,34 +15,20 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, make_repo
+from conftest import ROOT
 
 pytestmark = pytest.mark.slow
-TRIM = ["paradox.families=[llama]", "~models.qwen", "~models.deepseek", "~models.reasoner_m"]
 
 
 @pytest.fixture(scope="module")
-def standins(tmp_path_factory):
-    from standins import build_standins
-
-    root = tmp_path_factory.mktemp("standins")
-    return root, build_standins(root, ROOT / "conf")
+def paper_repo(pipelines):
+    run = pipelines["paper"].wait()
+    return run.repo, run.env, run
 
 
 @pytest.fixture(scope="module")
-def paper_repo(tmp_path_factory, standins):
-    _, env = standins
-    os.environ.update(env)  # composing the profile reads REASONLAB_STANDINS
-    try:
-        # one family (llama) and one reasoner: every architecture of the stand-ins (the oracle is a Qwen2, the
-        # reasoner a Qwen3) and every stage of the pipeline, in half the stages of the full profile
-        repo, run_env = make_repo(tmp_path_factory.mktemp("paper_repo"), "paper_standin", TRIM)
-    finally:
-        for k in env:
-            os.environ.pop(k, None)
-    run_env.update(env)
-    r = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=run_env, capture_output=True, text=True)
-    return repo, run_env, r
+def standins(paper_repo, pipelines):
+    return pipelines["standins"]  # built by the paper run before its repro
 
 
 def _json(p):
@@ -51,7 +37,8 @@ def _json(p):
 
 def test_dvc_repro_of_the_whole_pipeline_on_the_stand_ins(paper_repo):
     repo, _, r = paper_repo
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    assert r.returncode == 0, r.output[-8000:]
+    assert not r.attempts.exists(), r.attempts.read_text()  # no network from the paper code path either
     task = _json(repo / "data/world/task.json")
     assert task["kind"] == "hub" and task["hub"]["easy"]["path"].endswith("openai/gsm8k")
     # every base model is the hub checkpoint, evaluated with \boxed{} answers

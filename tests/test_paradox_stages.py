@@ -12,7 +12,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -24,7 +23,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from conftest import ROOT, kill_when, run_stage, stable_metrics, stage_argv  # noqa: E402
+from conftest import ROOT, check_kill_and_resume, run_stage  # noqa: E402
 from reasonlab.params import ParamsError, parse_params  # noqa: E402
 from reasonlab.profiles import compose, write_params  # noqa: E402
 
@@ -216,27 +215,9 @@ def test_finetune_resumes_and_reuses_finished_students(repo, capsys):
     ("paradox_finetune", {"item": "qwen"}, ".ckpt/paradox-ft-qwen-*/checkpoint.json", []),
 ])
 def test_a_training_stage_killed_mid_run_resumes_to_the_same_result(repo, stage, item, marker, outputs):
-    """SIGKILL as soon as the first checkpoint is written, run again: the weights and metrics of the
-    uninterrupted run (the fixture's), bit for bit."""
+    """SIGKILL as soon as the first checkpoint is written, run again: the uninterrupted run's result."""
     root, _ = repo
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    argv = [sys.executable, *stage_argv(stage, params, **item)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    metrics = argv[argv.index("--metrics") + 1]
-    before = {p: (root / p).read_bytes() for p in outputs}
-    before_metrics = stable_metrics(_json(root / metrics))
-    for p in [*outputs, metrics]:
-        (root / p).unlink()
-    for d in root.glob(marker.split("/checkpoint.json")[0]):
-        shutil.rmtree(d)  # the finished runs' reusable weights: the stage starts from scratch
-    assert kill_when(argv, root, env, marker) == -signal.SIGKILL
-    assert any(root.glob(marker)) and not (root / metrics).exists()  # killed mid-run, its checkpoint left
-    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "resuming from" in done.stdout
-    assert stable_metrics(_json(root / metrics)) == before_metrics
-    for p, data in before.items():
-        assert (root / p).read_bytes() == data, p
+    check_kill_and_resume(root, {**os.environ, "PYTHONPATH": str(ROOT / "src")}, stage, item, marker, outputs)
 
 
 @pytest.mark.slow
