@@ -9,7 +9,7 @@ from reasonlab.world.tasks import open_task, write_task_file
 
 
 def load_hub_items(world_dir, tier):
-    return open_task(world_dir).test_items(tier)
+    return open_task(world_dir).tier_items(tier)
 
 HUB = {
     "prompt_template": "{question}\nPut the final answer in \\boxed{{}}.",

@@ -119,7 +119,7 @@ def evaluate_model(model_dir, world_dir, ev, seed: int) -> tuple[dict, list[dict
     metrics: dict = {"k": ev.k, "temperature": ev.temperature, "backend": backend}
     records: list[dict] = []
     for tier in ev.tiers:
-        m, rec = evaluate_tier(model, tok, task.test_items(tier, ev.limit), k=ev.k, temperature=ev.temperature,
+        m, rec = evaluate_tier(model, tok, task.tier_items(tier, ev.limit), k=ev.k, temperature=ev.temperature,
                                top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed,
                                backend=backend, model_path=model_dir, tier=tier)
         metrics[tier] = m
@@ -129,7 +129,7 @@ def evaluate_model(model_dir, world_dir, ev, seed: int) -> tuple[dict, list[dict
 
 def eval_suite(task, ev: SampledEval) -> dict[str, list[Item]]:
     """The first ``ev.limit`` test items of every tier of ``ev.tiers``."""
-    return {tier: task.test_items(tier, ev.limit) for tier in ev.tiers}
+    return {tier: task.tier_items(tier, ev.limit) for tier in ev.tiers}
 
 
 def evaluate_suite(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev: SampledEval, seed: int) -> dict:

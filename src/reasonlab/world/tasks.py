@@ -64,7 +64,7 @@ class Task:
     def _items(self, split: str, rows) -> list[Item]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def test_items(self, tier: str, limit: int | None = None) -> list[Item]:
+    def tier_items(self, tier: str, limit: int | None = None) -> list[Item]:
         """The first ``limit`` problems of test tier ``tier``."""
         ds = load_split(self.world_dir, f"test_{tier}")
         if limit:

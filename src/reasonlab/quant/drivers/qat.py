@@ -45,7 +45,7 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     traces = load_traces(traces_path)
     examples = trace_examples(tok, traces)
     suite = eval_suite(task, qc.eval)
-    probe_items = [it for t in qc.qat.probe.tiers for it in task.test_items(t, qc.qat.probe.n_problems)]
+    probe_items = [it for t in qc.qat.probe.tiers for it in task.tier_items(t, qc.qat.probe.n_problems)]
     scheme = scheme_for(qc, bits)
     cfg = qc.qat.train.resolve(len(examples))
     base_spec = {"reasoner": reasoner, "model": digest(model_dir), "traces": digest(traces_path),
