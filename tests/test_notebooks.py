@@ -119,3 +119,46 @@ def test_base_models_report_renders_clean(tmp_path, smoke_world, monkeypatch):
     nb = json.loads((out / "base_models.ipynb").read_text())
     streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] in ("stream", "error")]
     assert streams == [], streams
+
+
+_PROBE = '''# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # probe
+
+# %% tags=["parameters"]
+out_dir = "."
+tag = ""
+
+# %%
+import json, pathlib
+from ipykernel.connect import get_connection_info
+info = get_connection_info(unpack=True)
+pathlib.Path(out_dir, "kernel.json").write_text(json.dumps({"tag": tag, "transport": info["transport"], "ip": info["ip"]}))
+'''
+
+
+def _render_probe(args):
+    notebooks, out, tag = args
+    run_notebook("probe", out, {"tag": tag}, notebooks=notebooks)
+    return json.loads((out / "kernel.json").read_text())
+
+
+def test_reports_rendered_at_the_same_moment_do_not_share_kernel_ports(tmp_path):
+    """Two pipelines side by side start kernels at the same moment: over TCP they can draw the same free port and
+    one kernel dies before replying. Each kernel gets unix sockets in its own private dir instead."""
+    import multiprocessing as mp
+
+    (tmp_path / "probe.py").write_text(_PROBE)
+    jobs = [(tmp_path, tmp_path / f"out{i}", str(i)) for i in range(3)]
+    with mp.get_context("spawn").Pool(3) as pool:
+        infos = pool.map(_render_probe, jobs)
+    assert [i["tag"] for i in infos] == ["0", "1", "2"]
+    assert all(i["transport"] == "ipc" for i in infos), infos
+    assert len({i["ip"] for i in infos}) == 3

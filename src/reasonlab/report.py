@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -121,6 +122,7 @@ def run_notebook(name: str, out_dir: str | Path, parameters: dict, notebooks: st
     import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     from .io import fresh_tmp_dir, replace_dir
 
@@ -132,9 +134,15 @@ def run_notebook(name: str, out_dir: str | Path, parameters: dict, notebooks: st
     nb = jupytext.read(src, fmt="py:percent")
     nb.metadata.pop("jupytext", None)  # the .ipynb is an output, not paired with the source
     executed = tmp / f"{name}.ipynb"
-    nbformat.write(nb, executed)
-    pm.execute_notebook(str(executed), str(executed), parameters={**parameters, "out_dir": str(tmp)},
-                        kernel_name="python3", progress_bar=False, cwd=os.getcwd(), extra_arguments=_KERNEL_ARGS)
+    with tempfile.TemporaryDirectory(prefix="reasonlab-kernel-") as kdir:
+        source = Path(kdir) / "source.ipynb"
+        nbformat.write(nb, source)
+        # the kernel talks over unix sockets in a private dir: with TCP, kernels started at the same moment by
+        # two pipelines can pick the same free port and one dies before replying ("Kernel died ...")
+        config = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(kdir) / "kernel")}})
+        pm.execute_notebook(str(source), str(executed), parameters={**parameters, "out_dir": str(tmp)},
+                            kernel_name="python3", progress_bar=False, cwd=os.getcwd(),
+                            extra_arguments=_KERNEL_ARGS, config=config)
     body, _ = HTMLExporter(exclude_input=True).from_filename(str(executed))
     (tmp / f"{name}.html").write_text(body)
     replace_dir(tmp, out_dir)
