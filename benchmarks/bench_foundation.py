@@ -23,7 +23,8 @@ from reasonlab.generate import SamplingConfig, generate
 from reasonlab.io import setup_threads
 from reasonlab.models.data import pretrain_examples
 from reasonlab.world.tokenizer import prompt_text
-from reasonlab.models.train import collate, masked_loss
+from reasonlab.models.batching import collate
+from reasonlab.models.train import masked_loss
 from reasonlab.models.losses import ce_loss
 from reasonlab.models.zoo import load_causal_lm, n_non_embedding_params
 from reasonlab.world.build import load_problems, load_split

@@ -42,3 +42,102 @@ def test_backend_selection():
         pick_backend("vllm")
     with pytest.raises(ValueError):
         SamplingConfig(top_p=0)
+
+
+def _frequent_token(model, tok, prompts):
+    """A token the untrained model emits in about half of the rows: used as <eos> so that rows end at different
+    steps and some run to the limit."""
+    import collections
+
+    import torch
+
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+    new = out[:, enc["input_ids"].shape[1]:].tolist()
+    rows_with = collections.Counter(t for r in new for t in set(r))  # rows in which each token appears
+    return min(rows_with, key=lambda t: (abs(rows_with[t] - len(new) / 2), t))  # in about half of the rows
+
+
+def test_greedy_decoding_equals_transformers_generate(model_tok, smoke_world):
+    import torch
+
+    from reasonlab.generate import sample_rows
+
+    model, tok = model_tok
+    tok.padding_side = "left"
+    prompts = [prompt_text(p.text) for p in load_problems(smoke_world, "test_medium")[:8]]
+    eos = _frequent_token(model, tok, prompts)
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        ref = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id,
+                             eos_token_id=eos)[:, enc["input_ids"].shape[1]:].tolist()
+    rows = sample_rows(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=12, eos_id=eos,
+                       temperature=0.0, top_p=1.0, generator=torch.Generator().manual_seed(0), compact_share=0.01)
+    assert any(f for _, f in rows) and not all(f for _, f in rows)  # some rows end early, some run to the limit
+    for (ids, finished), r in zip(rows, ref):
+        expect = r[: r.index(eos)] if eos in r else r
+        assert ids == expect and finished == (eos in r)
+
+
+def test_dropping_finished_rows_does_not_change_samples(model_tok, smoke_world):
+    import collections
+
+    import torch
+
+    from reasonlab.generate import sample_rows
+
+    model, tok = model_tok
+    tok.padding_side = "left"
+    prompts = [prompt_text(p.text) for p in load_problems(smoke_world, "test_easy")[:6]] * 4
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+    def run(eos, share):
+        return sample_rows(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=16, eos_id=eos,
+                           temperature=1.0, top_p=0.95, generator=torch.Generator().manual_seed(3), compact_share=share)
+
+    rows_with = collections.Counter(t for ids, _ in run(-5, 1.0) for t in set(ids))
+    eos = min(rows_with, key=lambda t: (abs(rows_with[t] - len(prompts) / 2), t))
+    runs = [run(eos, c) for c in (0.01, 0.5, 1.0)]
+    assert 4 <= sum(f for _, f in runs[0]) <= len(prompts) - 4
+    assert runs[0] == runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.8)])
+def test_sampled_tokens_follow_the_model_distribution(model_tok, smoke_world, temperature, top_p):
+    """First sampled token over 6000 rows of one prompt: frequencies match softmax(logits / T) restricted to
+    the top-p nucleus (total variation distance)."""
+    import torch
+
+    from reasonlab.generate import sample_rows
+
+    import copy
+
+    model, tok = model_tok
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(30)  # an untrained model is near uniform: give it a shape
+    prompt = prompt_text(load_problems(smoke_world, "test_easy")[0].text)
+    enc = tok([prompt], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        p = (model(**enc).logits[0, -1].float() / temperature).softmax(-1)
+    sp, order = p.sort(descending=True)
+    keep = (sp.cumsum(0) - sp) < top_p
+    expect = torch.zeros_like(p)
+    expect[order[keep]] = sp[keep] / sp[keep].sum()
+    B = 6000
+    rows = sample_rows(model, enc["input_ids"].repeat(B, 1), enc["attention_mask"].repeat(B, 1), max_new_tokens=1,
+                       eos_id=-5, temperature=temperature, top_p=top_p, generator=torch.Generator().manual_seed(1))
+    got = torch.bincount(torch.tensor([ids[0] for ids, _ in rows]), minlength=len(p)).double()
+    assert float(got[expect == 0].sum()) == 0.0
+    inside = expect > 0
+
+    def chi2_pvalue(expected_probs):
+        e = expected_probs.double() / expected_probs.sum() * B
+        x = ((got[inside] - e) ** 2 / e).sum()
+        df = torch.tensor(float(inside.sum() - 1), dtype=torch.double)
+        return float(torch.special.gammaincc(df / 2, x / 2))
+
+    assert chi2_pvalue(expect[inside]) > 1e-4
+    # the test can tell: the same counts do not fit the distribution at another temperature
+    assert chi2_pvalue((p.log() * temperature / (temperature + 0.5)).softmax(-1)[inside]) < 1e-4

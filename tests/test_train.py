@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from reasonlab.models.data import pretrain_examples
 from reasonlab.models.losses import bt_loss, ce_loss, dft_loss
-from reasonlab.models.train import batch_indices, collate, masked_loss, train
+from reasonlab.models.batching import collate
+from reasonlab.models.train import batch_indices, masked_loss, train
 from reasonlab.models.zoo import build_model, load_tokenizer
 from reasonlab.world.build import load_split
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .io import write_json
 from .params import Params, load_params
@@ -19,7 +20,15 @@ def params(args: argparse.Namespace) -> Params:
     return load_params(args.params)
 
 
+def stage_wall_s() -> float:
+    """Seconds since this process started (imports included): what the stage cost, as `dvc repro` sees it."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def finish(metrics_path: str, metrics: dict, summary=None) -> None:
-    """Write the stage's metrics (atomically) and print a one-line summary."""
+    """Write the stage's metrics (atomically) with its ``stage_wall_s``, and print a one-line summary."""
+    metrics = {**metrics, "stage_wall_s": round(stage_wall_s(), 1)}
     write_json(metrics_path, metrics)
     print(summary if summary is not None else metrics)

@@ -2,9 +2,12 @@
 
 Backends:
 
-* ``transformers`` (the CPU path): batched, left-padded ``model.generate`` with
-  the KV cache, a progress bar, and a seed per chunk so the result is a pure
-  function of (prompts, config).
+* ``transformers`` (the CPU path): a ``transformers`` model's forward with its KV cache
+  (``DynamicCache``), driven by :func:`sample_rows`: left-padded chunks of prompts sorted by length,
+  finished rows dropped from the batch as they end, Gumbel-max sampling from a seeded generator, so the
+  result is a pure function of (prompts, config). Why not ``model.generate``: it keeps computing every
+  finished row until the longest one ends and pays its per-step machinery (logits processors, stopping
+  criteria) on models whose forward takes a millisecond; see ``benchmarks/``.
 * ``vllm``: chosen automatically when ``vllm`` imports and a GPU is present
   (``pip install .[gpu]``); same arguments, same output shape.
 """
@@ -74,40 +77,103 @@ def generate(model, tokenizer, prompts: list[str], cfg: SamplingConfig, backend:
 def _generate_hf(model, tokenizer, prompts, cfg: SamplingConfig, desc: str) -> list[list[Sample]]:
     model.eval()
     tokenizer.padding_side = "left"
-    eos = tokenizer.eos_token_id
-    per_call = max(1, cfg.batch_size // cfg.n)  # prompts per generate() call
-    # Sort by length so each chunk pads little; restore the order at the end.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].split()))
-    out: list[list[Sample] | None] = [None] * len(prompts)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     greedy = cfg.temperature == 0
+    n = 1 if greedy else cfg.n
+    per_call = max(1, cfg.batch_size // n)  # prompts per chunk
+    # Sort by length so each chunk pads little; restore the order at the end.
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i].split()), i))
+    out: list[list[Sample]] = [[] for _ in prompts]
     chunks = [order[s : s + per_call] for s in range(0, len(order), per_call)]
-    with tqdm(total=len(prompts) * (1 if greedy else cfg.n), desc=desc, unit="sample", mininterval=2.0) as bar:
+    device = next(model.parameters()).device
+    with tqdm(total=len(prompts) * n, desc=desc, unit="sample", mininterval=2.0) as bar:
         for ci, idx in enumerate(chunks):
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            torch.manual_seed(cfg.seed * 100003 + ci)
-            kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
-            n = 1 if greedy else cfg.n
-            gen = model.generate(
-                **enc, max_new_tokens=cfg.max_new_tokens, num_return_sequences=n, pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=eos, use_cache=True, **kw,
-            )
-            new = gen[:, enc["input_ids"].shape[1] :]
-            for r, row in enumerate(new):
-                ids = row.tolist()
-                finished = eos in ids
-                if finished:
-                    ids = ids[: ids.index(eos)]
-                else:
-                    ids = [t for t in ids if t != tokenizer.pad_token_id]
-                s = Sample(tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids), finished)
-                i = idx[r // n]
-                if out[i] is None:
-                    out[i] = []
-                out[i].append(s)
+            gen = torch.Generator().manual_seed(cfg.seed * 100003 + ci)
+            rows = sample_rows(model, enc["input_ids"].repeat_interleave(n, 0).to(device),
+                               enc["attention_mask"].repeat_interleave(n, 0).to(device),
+                               max_new_tokens=cfg.max_new_tokens, eos_id=eos, temperature=cfg.temperature,
+                               top_p=cfg.top_p, generator=gen)
+            for r, (ids, finished) in enumerate(rows):
+                ids = [t for t in ids if t != pad] if not finished else ids
+                out[idx[r // n]].append(Sample(tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids), finished))
             bar.update(len(idx) * n)
     if greedy and cfg.n > 1:
         out = [o * cfg.n for o in out]
-    return out  # type: ignore[return-value]
+    return out
+
+
+def _pick(logits: torch.Tensor, noise: torch.Tensor | None, temperature: float, top_p: float) -> torch.Tensor:
+    """The next token of each row: argmax (``noise`` None) or a sample by the Gumbel-max trick, from the
+    nucleus of mass ``top_p`` at ``temperature``."""
+    if noise is None:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is full
+        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    return (logits + noise).argmax(-1)
+
+
+def sample_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int, eos_id: int,
+                temperature: float, top_p: float, generator: torch.Generator,
+                compact_share: float = 0.125) -> list[tuple[list[int], bool]]:
+    """Decode every row of a left-padded batch with the model's KV cache, until ``<eos>`` or ``max_new_tokens``.
+
+    Returns, per row, the new token ids (without the ``<eos>``) and whether ``<eos>`` ended it. Rows that finish
+    leave the batch (their cache rows are dropped once at least ``compact_share`` of the batch has finished), so
+    the step cost follows the rows still running rather than the longest one. Sampling uses the Gumbel-max
+    trick with noise drawn for the *whole* batch at every step from ``generator``: row ``r``'s draw is the same
+    whether or not other rows have left, so the result is a pure function of (inputs, seed), not of how the
+    batch was compacted. ``temperature == 0`` is greedy.
+    """
+    from transformers import DynamicCache
+
+    B = input_ids.shape[0]
+    greedy = temperature == 0
+    cache = DynamicCache(config=model.config)
+    position = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position,
+                   past_key_values=cache, use_cache=True).logits[:, -1]
+    next_pos = position[:, -1] + 1
+    mask = attention_mask
+    live = torch.arange(B, device=input_ids.device)  # original row of each row still in the batch
+    done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)  # finished, not yet dropped
+    tokens = torch.full((B, max_new_tokens), -1, dtype=torch.long)
+    finished = torch.zeros(B, dtype=torch.bool)
+    vocab = logits.shape[-1]
+    for t in range(max_new_tokens):
+        noise = None
+        if not greedy:
+            u = torch.rand((B, vocab), generator=generator).clamp_(min=1e-20)
+            noise = -torch.log(-torch.log(u)).to(logits.device)[live]
+        tok = _pick(logits, noise, temperature, top_p)
+        write = ~done
+        tokens[live[write].cpu(), t] = tok[write].cpu()
+        ended = write & (tok == eos_id)
+        finished[live[ended].cpu()] = True
+        done = done | ended
+        if t == max_new_tokens - 1 or bool(done.all()):
+            break
+        if int(done.sum()) >= max(1, int(compact_share * len(live))):
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            live, mask, tok, next_pos = live[keep], mask[keep], tok[keep], next_pos[keep]
+            done = done[keep]
+        mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
+        logits = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                       past_key_values=cache, use_cache=True).logits[:, -1]
+        next_pos = next_pos + 1
+    out = []
+    for r in range(B):
+        row = tokens[r]
+        ids = row[row >= 0].tolist()
+        if finished[r]:
+            ids = ids[: ids.index(eos_id)]
+        out.append((ids, bool(finished[r])))
+    return out
 
 
 def _generate_vllm(model_path: str, prompts, cfg: SamplingConfig) -> list[list[Sample]]:  # pragma: no cover - GPU only

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..world.dialects import DIALECTS
 from ..world.tokenizer import prompt_text
-from .train import Example
+from .batching import Example
 
 
 def encode(tokenizer, text: str) -> list[int]:

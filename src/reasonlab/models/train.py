@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,39 +37,13 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from ..checkpoint import load_train_state, save_train_state
 from ..schema import TrainParams
+from .batching import collate, model_inputs, pack
 from .losses import LossFn, ce_loss
 
-BatchLoss = Callable[[Any, Sequence[Any]], "tuple[torch.Tensor, int, int]"]
-"""``batch_loss(model, examples) -> (loss_sum, n, tokens)``: the summed loss over the batch's ``n``
-loss units (target tokens, pairs) and the number of tokens the model processed."""
-
-
-@dataclass(frozen=True)
-class Example:
-    prompt_ids: list[int]
-    target_ids: list[int]  # loss is computed on these (the solution and its end-of-sequence token)
-
-
-def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids`` and ``attention_mask`` of token sequences."""
-    T = max(len(s) for s in seqs)
-    input_ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        input_ids[i, : len(s)] = torch.tensor(s)
-        attn[i, : len(s)] = 1
-    return {"input_ids": input_ids, "attention_mask": attn}
-
-
-def collate(examples: list[Example], pad_id: int, max_len: int) -> dict[str, torch.Tensor]:
-    """:func:`pad_batch` of prompt + target ids (cut to ``max_len``), with the ``loss_mask`` of the targets."""
-    seqs = [(ex.prompt_ids + ex.target_ids)[:max_len] for ex in examples]
-    batch = pad_batch(seqs, pad_id)
-    loss_mask = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
-    for i, ex in enumerate(examples):
-        m = ([0] * len(ex.prompt_ids) + [1] * len(ex.target_ids))[:max_len]
-        loss_mask[i, : len(m)] = torch.tensor(m, dtype=torch.bool)
-    return {**batch, "loss_mask": loss_mask}
+BatchLoss = Callable[[Any, Sequence[Any]], "tuple[torch.Tensor, int, int, int]"]
+"""``batch_loss(model, examples) -> (loss_sum, n, real, computed)``: the summed loss over the batch's ``n``
+loss units (target tokens, pairs), the number of real tokens the model processed and the number of positions
+it computed (real + padding)."""
 
 
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
@@ -90,16 +63,16 @@ def to_model_device(batch: dict[str, torch.Tensor], model) -> dict[str, torch.Te
 
 
 def masked_loss_sum(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tensor, int]:
-    """Sum of the per-token loss over the target tokens of ``batch``, and their number."""
-    batch = to_model_device(batch, model)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    """Sum of the per-token loss over the target tokens of ``batch`` (padded or packed), and their number."""
+    inputs = to_model_device(model_inputs(batch), model)
+    out = model(**inputs, use_cache=False)
     logits = out.logits[:, :-1]
-    targets = batch["input_ids"][:, 1:]
-    mask = batch["loss_mask"][:, 1:]
+    targets = inputs["input_ids"][:, 1:]
+    mask = batch["loss_mask"][:, 1:].to(logits.device)
     t_logits = None
     if teacher is not None:
         with torch.no_grad():
-            t_logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+            t_logits = teacher(**inputs, use_cache=False).logits[:, :-1]
     per_tok = loss_fn(logits, targets, t_logits)
     return (per_tok * mask).sum(), int(mask.sum())
 
@@ -110,13 +83,15 @@ def masked_loss(model, batch, loss_fn: LossFn, teacher=None) -> tuple[torch.Tens
     return total / max(n, 1), n
 
 
-def lm_batch_loss(loss_fn: LossFn, pad_id: int, max_len: int, teacher=None) -> BatchLoss:
-    """The causal-LM batch loss: collate :class:`Example` s, per-token ``loss_fn`` on the targets."""
+def lm_batch_loss(loss_fn: LossFn, pad_id: int, max_len: int, teacher=None, packed: bool = True) -> BatchLoss:
+    """The causal-LM batch loss: :func:`~.batching.pack` (or pad) :class:`Example` s, per-token ``loss_fn`` on the
+    targets. Packing computes the same loss without the pad tokens (see :mod:`.batching`)."""
+    make = pack if packed else collate
 
     def batch_loss(model, examples):
-        batch = collate(list(examples), pad_id, max_len)
+        batch = make(list(examples), pad_id, max_len)
         total, n = masked_loss_sum(model, batch, loss_fn, teacher)
-        return total, n, int(batch["attention_mask"].sum())
+        return total, n, batch["n_real"], batch["n_computed"]
 
     return batch_loss
 
@@ -190,7 +165,7 @@ def train(
     start = 0
     # what the returned stats accumulate, kept in the checkpoint so a resumed run reports what an
     # uninterrupted one would
-    acc_stats = {"tokens": 0, "seen_tokens": 0, "last_loss": float("nan"), "loss_ema": None}
+    acc_stats = {"tokens": 0, "seen_tokens": 0, "computed_tokens": 0, "last_loss": float("nan"), "loss_ema": None}
     ckpt = Path(ckpt_dir) if ckpt_dir else None
     state = load_train_state(ckpt, model) if ckpt else None  # every process, before prepare
     if state is not None:
@@ -218,17 +193,19 @@ def train(
 
     wrapped.train()
     end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
-    tokens, seen_tokens, t0 = acc_stats["tokens"], acc_stats["seen_tokens"], time.perf_counter()
+    tokens, seen_tokens, computed = acc_stats["tokens"], acc_stats["seen_tokens"], acc_stats["computed_tokens"]
+    t0 = time.perf_counter()
     loss_ema, last_loss = acc_stats["loss_ema"], acc_stats["last_loss"]
     bar = tqdm(range(start, end), desc=desc, initial=start, total=cfg.steps, mininterval=2.0, disable=not main)
     for step in bar:
         idx = batch_indices(len(examples), cfg.batch_size, step, seed)
         if world > 1:
             idx = np.array_split(idx, world)[rank]  # this process's contiguous slice of the global batch
-        total, n, seen = batch_loss(wrapped, [examples[i] for i in idx])
+        total, n, seen, comp = batch_loss(wrapped, [examples[i] for i in idx])
         if world > 1:  # the gradient of the global mean: DDP averages the processes' gradients
             n = int(acc.reduce(torch.tensor(n, device=acc.device), "sum"))
             seen = int(acc.reduce(torch.tensor(seen, device=acc.device), "sum"))
+            comp = int(acc.reduce(torch.tensor(comp, device=acc.device), "sum"))
             loss = total / max(n, 1) * world
             last_loss = float(acc.reduce(total.detach().clone(), "sum")) / max(n, 1)
         else:
@@ -244,6 +221,7 @@ def train(
         loss_ema = last_loss if loss_ema is None else 0.9 * loss_ema + 0.1 * last_loss
         tokens += n
         seen_tokens += seen
+        computed += comp
         done = step + 1
         if live is not None and (done % cfg.log_every == 0 or done == end):
             live.step = done
@@ -264,7 +242,8 @@ def train(
             if main:
                 save_train_state(ckpt, model, done, {
                     "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": torch.get_rng_state(),
-                    "stats": {"tokens": tokens, "seen_tokens": seen_tokens, "last_loss": last_loss, "loss_ema": loss_ema}})
+                    "stats": {"tokens": tokens, "seen_tokens": seen_tokens, "computed_tokens": computed,
+                              "last_loss": last_loss, "loss_ema": loss_ema}})
             acc.wait_for_everyone()
     wall = time.perf_counter() - t0
     if live is not None:
@@ -278,4 +257,5 @@ def train(
         "target_tokens": tokens,
         "tokens": seen_tokens,
         "tokens_per_s": seen_tokens / wall if wall > 0 else float("nan"),
+        "padding_share": 1 - seen_tokens / computed if computed else 0.0,
     }

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.data import sft_example
-from ..models.train import collate
+from ..models.batching import collate
 from ..world.problems import Problem
 from ..world.tasks import Item
 from ..world.verifier import verify

@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Sequence
 
 from ..generate import Sample, SamplingConfig, generate
 from ..models.data import sft_example
-from ..models.train import Example
+from ..models.batching import Example
 from ..world.dialects import DIALECTS, PARSE_ORDER, SMALL_DIALECTS, render_solution, render_steps
 from ..world.problems import Problem
 from ..world.tasks import Item

@@ -34,7 +34,8 @@ import torch
 from ..evaluate import bootstrap_ci
 from ..models.data import encode
 from ..models.losses import bt_loss
-from ..models.train import pad_batch, to_model_device, train
+from ..models.batching import pad_batch
+from ..models.train import to_model_device, train
 from ..models.zoo import load_scorer, load_tokenizer, model_source
 from ..schema import TrainParams
 from ..world.dialects import SMALL_DIALECTS, render_solution
@@ -248,9 +249,10 @@ def pair_batch_loss(pad_id: int):
     """The training loop's batch loss for pairs ``(chosen_ids, rejected_ids)``: summed Bradley-Terry loss."""
 
     def batch_loss(model, pairs):
-        r = _rewards(model, [c for c, _ in pairs] + [rj for _, rj in pairs], pad_id)
+        seqs = [c for c, _ in pairs] + [rj for _, rj in pairs]
+        r = _rewards(model, seqs, pad_id)
         n = len(pairs)
-        return bt_loss(r[:n], r[n:]).sum(), n, sum(len(c) + len(rj) for c, rj in pairs)
+        return bt_loss(r[:n], r[n:]).sum(), n, sum(map(len, seqs)), len(seqs) * max(map(len, seqs))
 
     return batch_loss
 

@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 from datasets import Dataset, Features, Value, load_from_disk
 
 from ..models.data import sft_example
-from ..models.train import Example
+from ..models.batching import Example
 from ..world.tasks import Item
 from .config import MODE_OF_SET, MODES, SETS
 from .oracle import OracleResult, check_output, draft_dialect

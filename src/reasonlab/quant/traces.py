@@ -18,7 +18,7 @@ import numpy as np
 from ..generate import SamplingConfig, generate
 from ..io import write_text
 from ..models.data import sft_example
-from ..models.train import Example
+from ..models.batching import Example
 from ..paradox.rejection import fragment_reason, pid_rng
 from ..world.tasks import Item, Task
 from .config import TracesConfig
