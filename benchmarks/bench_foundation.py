@@ -1,12 +1,18 @@
-"""Foundation benchmarks (not tests): training throughput and MFU, batched vs one-at-a-time sampling.
+"""Foundation benchmarks (not tests): training throughput, padding and MFU; sampling throughput.
 
     python benchmarks/bench_foundation.py --model models/qwen --world data/world [--out benchmarks/results/foundation.json]
 
+Every comparison is made in the same run, on the same model and the same inputs:
+
 * peak fp32 matmul rate: best of several square matmuls, measured in this run;
-* training throughput of the model's architecture (fresh weights, same size) on real world batches,
-  tokens/s and model-FLOPs utilisation = (6 N + 12 L d T) * tokens/s / peak;
-* generation: samples/s of batched `generate` (``--batch`` sequences per call) against one prompt,
-  one sample per `generate` call, same model, same prompts.
+* training (fresh weights of the model's architecture, real world batches, AdamW): padded batches (each padded to
+  its longest sequence, as before the speed work) against packed batches (``reasonlab.models.batching.pack``):
+  real tokens/s, padding share of the computed positions, and model-FLOPs utilisation
+  ``(6 N + 12 L d T) * real tokens/s / peak`` (N non-embedding parameters, L layers, d width, T the batch's
+  padded length; the same definition as before);
+* sampling: samples/s of the Avg@16 path (16 samples per prompt) through ``reasonlab.generate`` against the same
+  through ``transformers``' ``model.generate`` (the implementation before the speed work, kept here as the
+  baseline), and against one prompt, one sample per ``model.generate`` call.
 """
 
 from __future__ import annotations
@@ -21,14 +27,13 @@ import torch
 
 from reasonlab.generate import SamplingConfig, generate
 from reasonlab.io import setup_threads
+from reasonlab.models.batching import collate, pack
 from reasonlab.models.data import pretrain_examples
-from reasonlab.world.tokenizer import prompt_text
-from reasonlab.models.batching import collate
-from reasonlab.models.train import masked_loss
 from reasonlab.models.losses import ce_loss
-from reasonlab.models.zoo import load_causal_lm, n_non_embedding_params
+from reasonlab.models.train import masked_loss_sum
+from reasonlab.models.zoo import load_lm, n_non_embedding_params
 from reasonlab.world.build import load_problems, load_split
-from reasonlab.models.zoo import load_tokenizer
+from reasonlab.world.tokenizer import prompt_text
 
 
 def peak_matmul_gflops(n: int = 1024, reps: int = 20) -> float:
@@ -43,59 +48,83 @@ def peak_matmul_gflops(n: int = 1024, reps: int = 20) -> float:
     return best
 
 
-def train_throughput(model, tok, world: Path, steps: int, batch: int) -> dict:
+def train_throughput(model, tok, world: Path, steps: int, batch: int, make, peak: float) -> dict:
     from transformers import AutoModelForCausalLM
 
+    torch.manual_seed(0)
     fresh = AutoModelForCausalLM.from_config(model.config)
     fresh.train()
     exs, _ = pretrain_examples(load_split(world, "train"), tok, "qwen", 0.1, 0, "bench")
     opt = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
-    batches = [collate(exs[i * batch : (i + 1) * batch], tok.pad_token_id, 256) for i in range(steps + 2)]
+    batches = [make(exs[i * batch : (i + 1) * batch], tok.pad_token_id, 256) for i in range(steps + 2)]
+
+    def step(b):
+        total, n = masked_loss_sum(fresh, b, ce_loss)
+        (total / n).backward()
+        opt.step()
+        opt.zero_grad()
+
     for b in batches[:2]:  # warm-up
-        loss, _ = masked_loss(fresh, b, ce_loss)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    tokens, t = 0, time.perf_counter()
-    for b in batches[2:]:
-        loss, _ = masked_loss(fresh, b, ce_loss)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        tokens += int(b["attention_mask"].sum())
-    dt = time.perf_counter() - t
+        step(b)
+    real = computed = 0
+    flops = 0.0
     cfg = fresh.config
-    T = float(batches[2]["input_ids"].shape[1])
-    n = n_non_embedding_params(fresh)
-    flops_per_token = 6 * n + 12 * cfg.num_hidden_layers * cfg.hidden_size * T
-    return {"tokens_per_s": tokens / dt, "step_s": dt / steps, "non_embedding_params": n,
-            "flops_per_token": flops_per_token, "achieved_gflops": flops_per_token * tokens / dt / 1e9}
-
-
-def gen_throughput(model, tok, world: Path, n_prompts: int, batch: int, max_new: int) -> dict:
-    prompts = [prompt_text(p.text) for p in load_problems(world, "test_medium")[:n_prompts]]
-    cfg = SamplingConfig(n=1, temperature=1.0, max_new_tokens=max_new, seed=0, batch_size=batch)
-    generate(model, tok, prompts[:2], cfg)  # warm-up
+    n_params = n_non_embedding_params(fresh)
     t = time.perf_counter()
-    out = generate(model, tok, prompts, cfg)
-    batched = time.perf_counter() - t
-    single_n = min(n_prompts, 32)
-    one = SamplingConfig(n=1, temperature=1.0, max_new_tokens=max_new, seed=0, batch_size=1)
+    for b in batches[2:]:
+        step(b)
+        real += b["n_real"]
+        computed += b["n_computed"]
+        T = b["input_ids"].shape[1]
+        flops += (6 * n_params + 12 * cfg.num_hidden_layers * cfg.hidden_size * T) * b["n_real"]
+    dt = time.perf_counter() - t
+    return {"tokens_per_s": real / dt, "step_s": dt / steps, "padding_share": 1 - real / computed,
+            "non_embedding_params": n_params, "achieved_gflops": flops / dt / 1e9, "mfu": flops / dt / 1e9 / peak}
+
+
+def _hf_generate(model, tok, prompts, n, max_new, batch, seed=0) -> int:
+    """The sampling path before the speed work: left-padded ``model.generate`` per chunk; returns samples made."""
+    tok.padding_side = "left"
+    per_call = max(1, batch // n)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].split()))
+    made = 0
+    with torch.inference_mode():
+        for ci, s in enumerate(range(0, len(order), per_call)):
+            idx = order[s : s + per_call]
+            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            torch.manual_seed(seed * 100003 + ci)
+            gen = model.generate(**enc, max_new_tokens=max_new, num_return_sequences=n, do_sample=True,
+                                 temperature=1.0, top_p=1.0, top_k=0, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id, use_cache=True)
+            made += gen.shape[0]
+    return made
+
+
+def gen_throughput(model, tok, world: Path, n_prompts: int, batch: int, max_new: int, k: int = 16) -> dict:
+    prompts = [prompt_text(p.text) for p in load_problems(world, "test_medium")[:n_prompts]]
+    model.eval()
+    generate(model, tok, prompts[:2], SamplingConfig(n=2, max_new_tokens=8, batch_size=batch))  # warm-up
+    _hf_generate(model, tok, prompts[:2], 2, 8, batch)
+    t = time.perf_counter()
+    out = generate(model, tok, prompts, SamplingConfig(n=k, temperature=1.0, max_new_tokens=max_new, seed=0,
+                                                       batch_size=batch))
+    ours_s = time.perf_counter() - t
+    t = time.perf_counter()
+    _hf_generate(model, tok, prompts, k, max_new, batch)
+    hf_s = time.perf_counter() - t
+    single_n = min(n_prompts, 24)
     t = time.perf_counter()
     for p in prompts[:single_n]:
-        generate(model, tok, [p], one)
-    single = (time.perf_counter() - t) / single_n * n_prompts
-    toks = sum(s.n_tokens for r in out for s in r)
-    # the evaluation path: k=16 samples per prompt, batched (Avg@16)
-    k16 = SamplingConfig(n=16, temperature=1.0, max_new_tokens=max_new, seed=0, batch_size=batch)
-    t = time.perf_counter()
-    generate(model, tok, prompts, k16)
-    k16_s = time.perf_counter() - t
-    return {"batched_k16_samples_per_s": 16 * n_prompts / k16_s,
-            "speedup_k16_vs_one_at_a_time": (16 * n_prompts / k16_s) / (n_prompts / single),
-            "prompts": n_prompts, "batched_s": batched, "one_at_a_time_s_extrapolated": single,
-            "batched_samples_per_s": n_prompts / batched, "one_at_a_time_samples_per_s": n_prompts / single,
-            "batched_new_tokens_per_s": toks / batched, "speedup": single / batched}
+        _hf_generate(model, tok, [p], 1, max_new, 1)
+    single_per_sample = (time.perf_counter() - t) / single_n
+    samples = k * n_prompts
+    return {"prompts": n_prompts, "k": k, "batch": batch, "max_new_tokens": max_new,
+            "ours_k_samples_per_s": samples / ours_s,
+            "hf_generate_k_samples_per_s": samples / hf_s,
+            "one_at_a_time_samples_per_s": 1 / single_per_sample,
+            "speedup_vs_hf_generate": hf_s / ours_s,
+            "speedup_vs_one_at_a_time": samples / ours_s * single_per_sample,
+            "ours_mean_new_tokens": sum(s.n_tokens for r in out for s in r) / samples}
 
 
 def main() -> None:
@@ -104,20 +133,23 @@ def main() -> None:
     ap.add_argument("--world", default="data/world")
     ap.add_argument("--train-steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--gen-prompts", type=int, default=100)
+    ap.add_argument("--gen-prompts", type=int, default=64)
     ap.add_argument("--gen-batch", type=int, default=512)
-    ap.add_argument("--max-new", type=int, default=100)
+    ap.add_argument("--max-new", type=int, default=160)
+    ap.add_argument("--skip", choices=["train", "generate"], action="append", default=[])
     ap.add_argument("--out", default="benchmarks/results/foundation.json")
     a = ap.parse_args()
     setup_threads()
-    model, tok = load_causal_lm(a.model), load_tokenizer(a.model)
+    model, tok = load_lm(a.model)
     world = Path(a.world)
     res = {"machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
-                       "torch": torch.__version__}, "model": a.model}
-    res["peak_fp32_matmul_gflops"] = peak_matmul_gflops()
-    res["train"] = train_throughput(model, tok, world, a.train_steps, a.batch)
-    res["train"]["mfu"] = res["train"]["achieved_gflops"] / res["peak_fp32_matmul_gflops"]
-    res["generate"] = gen_throughput(model, tok, world, a.gen_prompts, a.gen_batch, a.max_new)
+                       "processor": platform.processor(), "torch": torch.__version__}, "model": a.model}
+    peak = res["peak_fp32_matmul_gflops"] = peak_matmul_gflops()
+    if "train" not in a.skip:
+        res["train_padded"] = train_throughput(model, tok, world, a.train_steps, a.batch, collate, peak)
+        res["train_packed"] = train_throughput(model, tok, world, a.train_steps, a.batch, pack, peak)
+    if "generate" not in a.skip:
+        res["generate"] = gen_throughput(model, tok, world, a.gen_prompts, a.gen_batch, a.max_new)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))

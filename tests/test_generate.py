@@ -73,7 +73,7 @@ def test_greedy_decoding_equals_transformers_generate(model_tok, smoke_world):
         ref = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id,
                              eos_token_id=eos)[:, enc["input_ids"].shape[1]:].tolist()
     rows = sample_rows(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=12, eos_id=eos,
-                       temperature=0.0, top_p=1.0, generator=torch.Generator().manual_seed(0), compact_share=0.01)
+                       temperature=0.0, top_p=1.0, keys=torch.arange(len(prompts)), compact_share=0.01)
     assert any(f for _, f in rows) and not all(f for _, f in rows)  # some rows end early, some run to the limit
     for (ids, finished), r in zip(rows, ref):
         expect = r[: r.index(eos)] if eos in r else r
@@ -94,7 +94,7 @@ def test_dropping_finished_rows_does_not_change_samples(model_tok, smoke_world):
 
     def run(eos, share):
         return sample_rows(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=16, eos_id=eos,
-                           temperature=1.0, top_p=0.95, generator=torch.Generator().manual_seed(3), compact_share=share)
+                           temperature=1.0, top_p=0.95, keys=torch.arange(len(prompts)) + 3, compact_share=share)
 
     rows_with = collections.Counter(t for ids, _ in run(-5, 1.0) for t in set(ids))
     eos = min(rows_with, key=lambda t: (abs(rows_with[t] - len(prompts) / 2), t))
@@ -127,7 +127,7 @@ def test_sampled_tokens_follow_the_model_distribution(model_tok, smoke_world, te
     expect[order[keep]] = sp[keep] / sp[keep].sum()
     B = 6000
     rows = sample_rows(model, enc["input_ids"].repeat(B, 1), enc["attention_mask"].repeat(B, 1), max_new_tokens=1,
-                       eos_id=-5, temperature=temperature, top_p=top_p, generator=torch.Generator().manual_seed(1))
+                       eos_id=-5, temperature=temperature, top_p=top_p, keys=torch.arange(B))
     got = torch.bincount(torch.tensor([ids[0] for ids, _ in rows]), minlength=len(p)).double()
     assert float(got[expect == 0].sum()) == 0.0
     inside = expect > 0
@@ -141,3 +141,28 @@ def test_sampled_tokens_follow_the_model_distribution(model_tok, smoke_world, te
     assert chi2_pvalue(expect[inside]) > 1e-4
     # the test can tell: the same counts do not fit the distribution at another temperature
     assert chi2_pvalue((p.log() * temperature / (temperature + 0.5)).softmax(-1)[inside]) < 1e-4
+
+
+def test_samples_do_not_depend_on_batch_size(model_tok, smoke_world):
+    """Each row draws from its own (seed, prompt, sample) stream: one prompt per call or all at once, same samples."""
+    model, tok = model_tok
+    prompts = [prompt_text(p.text) for p in load_problems(smoke_world, "test_medium")[:6]]
+    texts = [[[s.text for s in r] for r in generate(model, tok, prompts, SamplingConfig(
+        n=3, temperature=1.0, max_new_tokens=10, seed=5, batch_size=b))] for b in (3, 9, 64)]
+    assert texts[0] == texts[1] == texts[2]
+    assert len({t for r in texts[0] for t in r}) > 6  # the samples of a prompt differ from each other
+
+
+def test_uniforms_are_uniform_and_independent_of_the_batch():
+    import torch
+
+    from reasonlab.generate import row_keys, uniforms
+
+    keys = row_keys(0, torch.arange(20000), torch.zeros(20000, dtype=torch.long))
+    u = torch.stack([uniforms(keys, t) for t in range(3)])
+    assert ((u > 0) & (u < 1)).all()
+    hist = torch.histc(u.flatten().float(), bins=10, min=0, max=1) / u.numel()
+    assert (hist - 0.1).abs().max() < 0.01
+    assert abs(float(torch.corrcoef(u[:2])[0, 1])) < 0.03  # consecutive steps uncorrelated
+    assert torch.equal(uniforms(keys[5:9], 2), u[2, 5:9])
+    assert not torch.equal(row_keys(1, torch.arange(5), torch.zeros(5, dtype=torch.long)), keys[:5])

@@ -4,8 +4,9 @@ Backends:
 
 * ``transformers`` (the CPU path): a ``transformers`` model's forward with its KV cache
   (``DynamicCache``), driven by :func:`sample_rows`: left-padded chunks of prompts sorted by length,
-  finished rows dropped from the batch as they end, Gumbel-max sampling from a seeded generator, so the
-  result is a pure function of (prompts, config). Why not ``model.generate``: it keeps computing every
+  finished rows dropped from the batch as they end, inverse-CDF sampling with counter-based uniforms per
+  (seed, prompt, sample, step), so a sample is a pure function of (prompt index, config) whatever the batch
+  size. Why not ``model.generate``: it keeps computing every
   finished row until the longest one ends and pays its per-step machinery (logits processors, stopping
   criteria) on models whose forward takes a millisecond; see ``benchmarks/``.
 * ``vllm``: chosen automatically when ``vllm`` imports and a GPU is present
@@ -87,13 +88,13 @@ def _generate_hf(model, tokenizer, prompts, cfg: SamplingConfig, desc: str) -> l
     chunks = [order[s : s + per_call] for s in range(0, len(order), per_call)]
     device = next(model.parameters()).device
     with tqdm(total=len(prompts) * n, desc=desc, unit="sample", mininterval=2.0) as bar:
-        for ci, idx in enumerate(chunks):
+        for idx in chunks:
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            gen = torch.Generator().manual_seed(cfg.seed * 100003 + ci)
+            keys = row_keys(cfg.seed, torch.tensor(idx).repeat_interleave(n), torch.arange(n).repeat(len(idx)))
             rows = sample_rows(model, enc["input_ids"].repeat_interleave(n, 0).to(device),
                                enc["attention_mask"].repeat_interleave(n, 0).to(device),
                                max_new_tokens=cfg.max_new_tokens, eos_id=eos, temperature=cfg.temperature,
-                               top_p=cfg.top_p, generator=gen)
+                               top_p=cfg.top_p, keys=keys)
             for r, (ids, finished) in enumerate(rows):
                 ids = [t for t in ids if t != pad] if not finished else ids
                 out[idx[r // n]].append(Sample(tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids), finished))
@@ -103,31 +104,64 @@ def _generate_hf(model, tokenizer, prompts, cfg: SamplingConfig, desc: str) -> l
     return out
 
 
-def _pick(logits: torch.Tensor, noise: torch.Tensor | None, temperature: float, top_p: float) -> torch.Tensor:
-    """The next token of each row: argmax (``noise`` None) or a sample by the Gumbel-max trick, from the
-    nucleus of mass ``top_p`` at ``temperature``."""
-    if noise is None:
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    """``x * c mod 2**32`` for 32-bit ``x`` in int64 without overflow (two 16-bit halves of ``c``)."""
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (the "lowbias32" mixer) of each element of ``x`` (int64 holding 32-bit values)."""
+    x = x & _M32
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def row_keys(seed: int, prompt: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """The random stream of each row: a hash of (seed, prompt index, sample index)."""
+    h = _hash32(torch.full_like(prompt, seed & _M32, dtype=torch.long))
+    h = _hash32(h ^ prompt.long())
+    return _hash32(h ^ _mul32(sample.long(), 0x9E3779B9))
+
+
+def uniforms(keys: torch.Tensor, step: int) -> torch.Tensor:
+    """One uniform in (0, 1) per row for decoding step ``step``: a pure function of the row's key and the step
+    (counter-based), so a row draws the same numbers whatever batch, chunk or order it is decoded in."""
+    h = _hash32(keys ^ _hash32(torch.full_like(keys, step)))
+    return (h.double() + 0.5) / 2.0**32
+
+
+def pick_tokens(logits: torch.Tensor, u: torch.Tensor | None, temperature: float, top_p: float) -> torch.Tensor:
+    """The next token of each row: argmax (``u`` None), or the token where the cumulative probability of
+    softmax(logits / temperature), restricted to the nucleus of mass ``top_p``, first reaches ``u``
+    (inverse-CDF sampling)."""
+    if u is None:
         return logits.argmax(-1)
-    logits = logits.float() / temperature
+    probs = (logits.double() / temperature).softmax(-1)
     if top_p < 1.0:
-        sorted_logits, order = logits.sort(-1, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is full
-        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    return (logits + noise).argmax(-1)
+        sorted_p, order = probs.sort(-1, descending=True)
+        outside = (sorted_p.cumsum(-1) - sorted_p) >= top_p  # tokens after the nucleus is full
+        probs = probs.masked_fill(outside.scatter(-1, order, outside), 0.0)
+    cdf = probs.cumsum(-1)
+    target = (u.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def sample_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int, eos_id: int,
-                temperature: float, top_p: float, generator: torch.Generator,
+                temperature: float, top_p: float, keys: torch.Tensor,
                 compact_share: float = 0.125) -> list[tuple[list[int], bool]]:
     """Decode every row of a left-padded batch with the model's KV cache, until ``<eos>`` or ``max_new_tokens``.
 
     Returns, per row, the new token ids (without the ``<eos>``) and whether ``<eos>`` ended it. Rows that finish
     leave the batch (their cache rows are dropped once at least ``compact_share`` of the batch has finished), so
-    the step cost follows the rows still running rather than the longest one. Sampling uses the Gumbel-max
-    trick with noise drawn for the *whole* batch at every step from ``generator``: row ``r``'s draw is the same
-    whether or not other rows have left, so the result is a pure function of (inputs, seed), not of how the
-    batch was compacted. ``temperature == 0`` is greedy.
+    the step cost follows the rows still running rather than the longest one. Row ``r`` samples with the
+    uniforms of its own ``keys[r]`` (:func:`uniforms`), so what it draws does not depend on the other rows, on
+    compaction or on chunking. ``temperature == 0`` is greedy.
     """
     from transformers import DynamicCache
 
@@ -139,32 +173,29 @@ def sample_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
                    past_key_values=cache, use_cache=True).logits[:, -1]
     next_pos = position[:, -1] + 1
     mask = attention_mask
-    live = torch.arange(B, device=input_ids.device)  # original row of each row still in the batch
-    done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)  # finished, not yet dropped
+    live = torch.arange(B)  # original row of each row still in the batch
+    live_keys = keys
+    done = torch.zeros(B, dtype=torch.bool)  # finished, not yet dropped
     tokens = torch.full((B, max_new_tokens), -1, dtype=torch.long)
     finished = torch.zeros(B, dtype=torch.bool)
-    vocab = logits.shape[-1]
     for t in range(max_new_tokens):
-        noise = None
-        if not greedy:
-            u = torch.rand((B, vocab), generator=generator).clamp_(min=1e-20)
-            noise = -torch.log(-torch.log(u)).to(logits.device)[live]
-        tok = _pick(logits, noise, temperature, top_p)
+        tok = pick_tokens(logits, None if greedy else uniforms(live_keys, t), temperature, top_p).cpu()
         write = ~done
-        tokens[live[write].cpu(), t] = tok[write].cpu()
+        tokens[live[write], t] = tok[write]
         ended = write & (tok == eos_id)
-        finished[live[ended].cpu()] = True
+        finished[live[ended]] = True
         done = done | ended
         if t == max_new_tokens - 1 or bool(done.all()):
             break
         if int(done.sum()) >= max(1, int(compact_share * len(live))):
             keep = (~done).nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            live, mask, tok, next_pos = live[keep], mask[keep], tok[keep], next_pos[keep]
-            done = done[keep]
+            cache.batch_select_indices(keep.to(input_ids.device))
+            kd = keep.to(mask.device)
+            live, live_keys, tok, done = live[keep], live_keys[keep], tok[keep], done[keep]
+            mask, next_pos = mask[kd], next_pos[kd]
         mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-        logits = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                       past_key_values=cache, use_cache=True).logits[:, -1]
+        logits = model(input_ids=tok[:, None].to(input_ids.device), attention_mask=mask,
+                       position_ids=next_pos[:, None], past_key_values=cache, use_cache=True).logits[:, -1]
         next_pos = next_pos + 1
     out = []
     for r in range(B):
