@@ -77,8 +77,11 @@ def pack_rows(lengths: Sequence[int], row_len: int) -> list[list[int]]:
     return [sorted(r) for r in rows]
 
 
-def pack(examples: Sequence[Example], pad_id: int, max_len: int) -> dict[str, torch.Tensor]:
-    """Prompt + target ids (cut to ``max_len``) packed into rows as long as the longest one, with per-document
+ROW_FACTOR = 1.25  # rows 1.25x the longest: ~9% padding on world batches vs ~18% at 1.0, same tokens/s (benchmarks/)
+
+
+def pack(examples: Sequence[Example], pad_id: int, max_len: int, row_factor: float = ROW_FACTOR) -> dict[str, torch.Tensor]:
+    """Prompt + target ids (cut to ``max_len``) packed into rows of ``row_factor`` times the longest one, with per-document
     ``position_ids`` and the ``loss_mask`` of the targets (never a document's first token); no ``attention_mask``:
     pass ``input_ids`` and ``position_ids`` to the model. The tail of a row is padding, positioned as a
     document of its own with no loss."""
@@ -86,8 +89,10 @@ def pack(examples: Sequence[Example], pad_id: int, max_len: int) -> dict[str, to
     lengths = [len(s) for s in seqs]
     if min(lengths) == 0:
         raise ValueError("pack: an example has no tokens")
-    L = max(lengths)
-    rows = pack_rows(lengths, L)
+    if row_factor < 1:
+        raise ValueError(f"pack: row_factor must be >= 1, got {row_factor}")
+    rows = pack_rows(lengths, int(max(lengths) * row_factor))
+    L = max(sum(lengths[i] for i in r) for r in rows)  # no all-padding column
     input_ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
     position_ids = torch.zeros((len(rows), L), dtype=torch.long)
     loss_mask = torch.zeros((len(rows), L), dtype=torch.bool)

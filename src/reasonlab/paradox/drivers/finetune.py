@@ -47,13 +47,21 @@ def finetune_family(P: Params, family: str, model_dir: str | Path, world_dir: st
         "eval", eval_spec, lambda: evaluate_suite(base, tok, suite, ev, P.seed))
     plots_tmp = fresh_tmp_dir(plots_dir)
     records = []
+    trained: dict[str, dict] = {}  # what determines a student's weights -> its record
     t_all = time.perf_counter()
     for set_name, obj, seed in students(pc) if n_ids else []:  # no ids (min_ids=0): the base model only
         name = student_name(set_name, obj, seed)
         ds = sets[set_name]
-        run = Run(f"paradox-ft-{family}-{name}", {
-            "model": base_digest, "train": cfg.model_dump(), "objective": obj, "seed": seed,
-            "set": params_hash(list(zip(ds["pid"], ds["solution"])))}, ckpt_root)
+        key = {"model": base_digest, "train": cfg.model_dump(), "objective": obj, "seed": seed,
+               "set": params_hash(list(zip(ds["pid"], ds["solution"])))}
+        same = trained.get(params_hash(key))
+        if same is not None:  # identical training data, params and seed: identical weights, so the same record
+            records.append({**same, "student": name, "set": set_name, "same_as": same["student"]})
+            if (plots_tmp / same["student"]).exists():
+                shutil.copytree(plots_tmp / same["student"], plots_tmp / name)
+            print(f"[finetune {family} {name}] same training data as {same['set']}: reusing {same['student']}")
+            continue
+        run = Run(f"paradox-ft-{family}-{name}", key, ckpt_root)
         desc = f"finetune {family} {name}"
         student = copy.deepcopy(base)
         stats = run.train(student, lambda ck: train(student, variant_examples(ds, tok), cfg, pad_id=tok.pad_token_id,
@@ -65,6 +73,7 @@ def finetune_family(P: Params, family: str, model_dir: str | Path, world_dir: st
             shutil.copytree(run.dir / "live", plots_tmp / name)
         records.append({"student": name, "set": set_name, "objective": obj, "seed": seed, **res,
                         "final_loss": stats.get("final_loss"), "train_s": stats.get("wall_s"), "steps": stats.get("steps")})
+        trained[params_hash(key)] = records[-1]
         print(f"[{desc}] avg@{ev.k}={res['avg_at_k']:.4f} (base {base_ev['avg_at_k']:.4f})")
     tmp = fresh_tmp_dir(out)
     write_json(tmp / "students.json", {"family": family, "k": ev.k, "tiers": list(ev.tiers), "steps": cfg.steps,
