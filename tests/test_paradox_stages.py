@@ -166,6 +166,7 @@ def test_reward_pool_composition_matches_params(repo):
 @pytest.mark.slow
 def test_scores_and_students(repo):
     from reasonlab.paradox.students import students
+    from reasonlab.paradox.variants import load_variants
 
     root, P = repo
     ft_cfg = P.paradox.finetune
@@ -189,6 +190,16 @@ def test_scores_and_students(repo):
                 vals = [r["avg_at_k"] for r in sorted(seeds, key=lambda r: r["seed"])]
                 assert d["per_seed"] == vals and d["avg"] == pytest.approx(sum(vals) / len(vals))
         assert (root / f"plots/paradox/finetune/{f}/slm_rft-sft-s0/plots/metrics/loss.tsv").exists()
+        # a student is reused only from one trained on the very same data, objective and seed, and then for all of them
+        data = {k: list(zip(d["pid"], d["solution"])) for k, d in load_variants(root / f"data/paradox/variants/{f}").items()}
+        by_name = {r["student"]: r for r in recs["students"]}
+        for r in recs["students"]:
+            if "same_as" in r:
+                src = by_name[r["same_as"]]
+                assert "same_as" not in src and data[src["set"]] == data[r["set"]] and src["set"] != r["set"]
+                assert (src["objective"], src["seed"], src["avg_at_k"]) == (r["objective"], r["seed"], r["avg_at_k"])
+        trained = {(str(data[r["set"]]), r["objective"], r["seed"]) for r in recs["students"] if "same_as" not in r}
+        assert len(trained) == len([r for r in recs["students"] if "same_as" not in r])  # nothing trained twice
 
 
 @pytest.mark.slow
