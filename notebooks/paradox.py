@@ -81,6 +81,11 @@ else:
 claim = paradox_claim(df, objectives)
 save_table(claim, out_dir, "paradox_claim")
 display(Markdown(paradox_claim_summary(claim, k)))
+untestable = {f: v["not_testable"] for f in families
+              if (v := json.loads((Path(metrics_dir) / "variants" / f"{f}.json").read_text())).get("not_testable")}
+if untestable:
+    display(Markdown("**Not testable here** (too few problems for a comparison; no student was trained):\n\n"
+                     + "\n".join(f"- Family `{f}`: {why}" for f, why in untestable.items())))
 
 # %% [markdown]
 # ## Does the paper's full ordering hold?

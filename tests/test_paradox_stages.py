@@ -269,6 +269,29 @@ def test_empty_sets_flow_through(repo, tmp_path):
     assert ft["sets"] == {} and "avg" in ft["base"]
 
 
+@pytest.mark.slow
+def test_too_few_surviving_problems_make_the_family_not_testable(repo, tmp_path):
+    """Below paradox.problems.min_ids surviving problems the family's sets go on empty and the metrics say why,
+    with the numbers (the report prints it), instead of stopping the pipeline."""
+    from reasonlab.paradox.drivers.variants import make_variants
+    from reasonlab.paradox.variants import load_variants
+
+    root, P = repo
+    f = next(f for f in FAMILIES if _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"])
+    kept = _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"]
+    strict = P.model_copy(deep=True)
+    strict.paradox.problems.min_ids = kept + 1
+    m = make_variants(strict, f, root / "models/oracle_modes", root / "data/world", root / f"data/paradox/samples/{f}",
+                      tmp_path / "variants")
+    assert m["n_ids"] == 0 and m["n_surviving"] == kept
+    assert f"{kept} of {m['n_solvable']} solvable problems survive" in m["not_testable"]
+    assert f"min_ids={kept + 1}" in m["not_testable"]
+    assert all(len(d) == 0 for d in load_variants(tmp_path / "variants").values())
+    m_ok = make_variants(P, f, root / "models/oracle_modes", root / "data/world", root / f"data/paradox/samples/{f}",
+                         tmp_path / "variants_ok")
+    assert m_ok["not_testable"] is None and m_ok["n_ids"] == kept
+
+
 # --------------------------------------------------------------------------- the paradox stages of dvc.yaml
 
 
