@@ -73,7 +73,7 @@ class ProblemsConfig(Strict):
     rft: int = Field(gt=0)  # problems rejection-sampled by every family (the sets are built on them)
     oracle_modes: int = Field(gt=0)  # problems whose drafts train the oracle's modes
     reward: int = Field(gt=0)  # problems of the reward model's pairs (and of its rft_failed samples)
-    min_ids: int = Field(default=1, ge=0)  # sampling fails below it; variants: the family is "not testable here"
+    min_ids: int = Field(default=1, ge=0)  # fail when fewer problems are solvable / survive into the five sets
 
 
 class SampleConfig(Strict):
