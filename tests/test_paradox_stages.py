@@ -279,8 +279,8 @@ def test_too_few_surviving_problems_make_the_family_not_testable(repo, tmp_path)
     root, P = repo
     f = next(f for f in FAMILIES if _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"])
     kept = _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"]
-    strict = P.model_copy(deep=True)
-    strict.paradox.problems.min_ids = kept + 1
+    problems = P.paradox.problems.model_copy(update={"min_ids": kept + 1})
+    strict = P.model_copy(update={"paradox": P.paradox.model_copy(update={"problems": problems})})
     m = make_variants(strict, f, root / "models/oracle_modes", root / "data/world", root / f"data/paradox/samples/{f}",
                       tmp_path / "variants")
     assert m["n_ids"] == 0 and m["n_surviving"] == kept
