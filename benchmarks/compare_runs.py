@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reasonlab.paradox.tables import MEAN, load_family_metrics, main_table, paradox_claim
+from reasonlab.paradox.tables import MEAN, claim_verdict, load_family_metrics, main_table, paradox_claim
 from reasonlab.quant.tables import findings, load_curves, load_results, recovery_table, results_frame
 
 TIERS = ("easy", "medium", "hard")
@@ -43,11 +43,8 @@ def paradox(run: Path, families=("qwen", "llama", "deepseek")) -> dict:
     df = main_table(score, finetune)
     means = df[df["family"] == MEAN].set_index("set") if not df.empty else pd.DataFrame()
     claim = paradox_claim(df)
-    verdicts = {}
-    for fam in dict.fromkeys(claim["family"]):  # empty when no problem survived into the sets (smoke)
-        sub = claim[claim["family"] == fam]
-        verdicts[fam] = ("holds" if sub["clear"].all() else
-                         "does not hold" if (sub["diff"] <= 0).any() else "holds in direction")
+    # empty when no problem survived into the sets (smoke)
+    verdicts = {fam: claim_verdict(claim[claim["family"] == fam]) for fam in dict.fromkeys(claim["family"])}
     modes = json.loads((run / "metrics" / "paradox" / "oracle_modes.json").read_text())["held_out"]
     return {"mean": {s: {o: float(means.at[s, f"{o}_avg"]) for o in ("sft", "dft")} for s in means.index},
             "verdicts": verdicts,

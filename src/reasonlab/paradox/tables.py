@@ -253,6 +253,13 @@ def paradox_claim(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), 
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
+def claim_verdict(rows: pd.DataFrame) -> str:
+    """The verdict of one family's :func:`paradox_claim` rows."""
+    if rows["clear"].all():
+        return "holds"
+    return "does not hold" if (rows["diff"] <= 0).any() else "holds in direction, not clearly in every metric"
+
+
 def paradox_claim_summary(claim: pd.DataFrame, k: int | None = None) -> str:
     """Markdown: does the paradox (oracle sets score higher yet train worse than SLM-RFT) hold, per family?"""
     if claim.empty:
@@ -264,9 +271,7 @@ def paradox_claim_summary(claim: pd.DataFrame, k: int | None = None) -> str:
         name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
         parts = [f"{r.metric.replace('Avg@k', at)} {'+' if r.diff >= 0 else ''}{r.diff:.2f} (se {r.se:.2f}, "
                  f"{r.oracle_set} {r.oracle_value:.2f} vs SLM-RFT {r.rft_value:.2f})" for r in sub.itertuples()]
-        verdict = "**holds**" if sub["clear"].all() else ("**does not hold**" if (sub["diff"] <= 0).any() else
-                                                          "**holds in direction, not clearly in every metric**")
-        lines.append(f"- {name}: {verdict}: " + "; ".join(parts))
+        lines.append(f"- {name}: **{claim_verdict(sub)}**: " + "; ".join(parts))
     return "\n".join(lines)
 
 
