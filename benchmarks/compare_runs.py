@@ -45,8 +45,15 @@ def paradox(run: Path, families=("qwen", "llama", "deepseek")) -> dict:
     claim = paradox_claim(df)
     # empty when no problem survived into the sets (smoke)
     verdicts = {fam: claim_verdict(claim[claim["family"] == fam]) for fam in dict.fromkeys(claim["family"])}
+    for fam in families:  # a family too few problems survived for (runs since the not-testable rule)
+        v = json.loads((run / "metrics" / "paradox" / "variants" / f"{fam}.json").read_text())
+        if v.get("not_testable"):
+            verdicts[fam] = f"not testable here ({v.get('n_surviving')} problems survive)"
     modes = json.loads((run / "metrics" / "paradox" / "oracle_modes.json").read_text())["held_out"]
+    per_family = {f"{r.family} {r.set}": {o: float(getattr(r, f"{o}_avg")) for o in ("sft", "dft")}
+                  for r in df[df["family"] != MEAN].itertuples()} if not df.empty else {}
     return {"mean": {s: {o: float(means.at[s, f"{o}_avg"]) for o in ("sft", "dft")} for s in means.index},
+            "per_family": per_family,
             "verdicts": verdicts,
             "oracle_verified": {m: 100 * modes[m]["pass_rate"] for m in ("synth", "refine", "style")}}
 
@@ -85,10 +92,14 @@ def render(runs: dict[str, dict]) -> str:
     models = dict.fromkeys(m for r in runs.values() for m in r["base"])
     out.append(_table({f"{m} {t}": {n: runs[n]["base"].get(m, {}).get(t) for n in names}
                        for m in models for t in TIERS}))
-    out.append("\n## Paradox: family mean Avg@k (%) per set")
+    out.append("\n## Paradox: Avg@k (%) per set, mean over the testable families")
     sets = dict.fromkeys(s for r in runs.values() for s in r["paradox"]["mean"])
     out.append(_table({f"{s} {o}": {n: runs[n]["paradox"]["mean"].get(s, {}).get(o) for n in names}
                        for s in sets for o in ("sft", "dft")}))
+    out.append("\n## Paradox: Avg@k (%) per family and set (mean over seeds; a family absent from a run was not testable)")
+    rows = dict.fromkeys(k for r in runs.values() for k in r["paradox"].get("per_family", {}))
+    out.append(_table({f"{k} {o}": {n: runs[n]["paradox"].get("per_family", {}).get(k, {}).get(o) for n in names}
+                       for k in rows for o in ("sft", "dft")}))
     out.append("\n## Oracle modes: held-out drafts verified (%)")
     out.append(_table({m: {n: runs[n]["paradox"]["oracle_verified"][m] for n in names}
                        for m in ("synth", "refine", "style")}))
