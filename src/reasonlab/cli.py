@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from .io import write_json
@@ -28,7 +29,11 @@ def stage_wall_s() -> float:
 
 
 def finish(metrics_path: str, metrics: dict, summary=None) -> None:
-    """Write the stage's metrics (atomically) with its ``stage_wall_s``, and print a one-line summary."""
+    """Write the stage's metrics (atomically) with its ``stage_wall_s``, and print a one-line summary and the
+    numerics the stage ran with (:mod:`reasonlab.numerics`) on stderr."""
+    from .numerics import describe
+
     metrics = {**metrics, "stage_wall_s": round(stage_wall_s(), 1)}
     write_json(metrics_path, metrics)
     print(summary if summary is not None else metrics)
+    print(describe(), file=sys.stderr)
