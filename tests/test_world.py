@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from reasonlab.world.build import build_world, load_problems, load_split
+from reasonlab.world.build import build_world, content_key, load_problems, load_split
 from reasonlab.world.corpus import general_corpus
 from reasonlab.world.dialects import DIALECTS, SMALL_DIALECTS, render_solution
 from reasonlab.world.problems import ProblemSpec, make_problem, make_problems, problem_key
@@ -19,17 +19,23 @@ def test_problem_is_pure_function_of_seed_and_index():
     assert a.text != c.text
 
 
-def test_problem_graph_bounds_and_chain():
+def test_problem_graph_bounds_and_dependencies():
     spec = ProblemSpec(max_value=40)
     for p in make_problems(0, 300, [2, 3, 4, 5, 6, 7], spec, "x"):
         vals = p.values
         assert all(0 <= v <= 40 for v in vals.values())
-        for q in p.derived:
-            a, op, b = q.operands(vals)
-            assert eval(f"{a} {op} {b}") == q.value
-        # the chain makes the target depend on every derived quantity
-        for prev, q in zip(p.derived, p.derived[1:]):
-            assert q.args[0] == prev.name
+        for q in p.derived + p.distractors:
+            if q.op != "given":
+                a, op, b = q.operands(vals)
+                assert eval(f"{a} {op} {b}") == q.value
+        # the target depends on every needed derived quantity (a chain or two merged branches), on no distractor
+        deps, todo = set(), [p.target.name]
+        while todo:
+            args = p.quantity(todo.pop()).args
+            deps.update(args)
+            todo.extend(args)
+        assert {q.name for q in p.derived[:-1]} <= deps
+        assert not deps & {q.name for q in p.distractors}
 
 
 def test_world_deterministic_and_no_leakage(smoke_params, tmp_path):
@@ -37,8 +43,15 @@ def test_world_deterministic_and_no_leakage(smoke_params, tmp_path):
     sa = build_world(smoke_params.world, smoke_params.seed, a)
     sb = build_world(smoke_params.world, smoke_params.seed, b)
     assert sa == sb
-    for split in ("train", "test_easy", "test_medium", "test_hard", "general"):
+    for split in ("train", "heldout", "validation", "test_easy", "test_medium", "test_hard", "general"):
         assert load_split(a, split).to_dict() == load_split(b, split).to_dict()
+    # every split disjoint from every other by content (statements in any order), not only by id
+    by_split = {s: {content_key(p) for p in load_problems(a, s)}
+                for s in ("train", "heldout", "validation", "test_easy", "test_medium", "test_hard")}
+    names = sorted(by_split)
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            assert not (by_split[x] & by_split[y]), f"{x} and {y} share problems"
     train = {problem_key(p) for p in load_problems(a, "train")}
     tests = {}
     for tier in ("easy", "medium", "hard"):
@@ -149,12 +162,19 @@ def test_world_params_are_saved_beside_outputs(tmp_path, smoke_params):
     from reasonlab.profiles import compose, write_params
 
     write_params(compose("smoke", ROOT / "conf"), params)
-    out = tmp_path / "world"
-    subprocess.run([sys.executable, str(ROOT / "stages/world.py"), "--params", str(params), "--out", str(out)],
-                   check=True, capture_output=True)
+    out, metrics = tmp_path / "world", tmp_path / "world.json"
+    run = subprocess.run([sys.executable, str(ROOT / "stages/world.py"), "--params", str(params), "--out", str(out),
+                          "--metrics", str(metrics)], check=True, capture_output=True, text=True)
     meta = json.loads((out / "params.json").read_text())
     assert meta["world"]["train_size"] == smoke_params.world.train_size
     assert not (tmp_path / "world.tmp").exists()
+    # the world's self-check (metrics/world.json), and the numerics the stage ran with
+    m = json.loads(metrics.read_text())
+    assert m["heldout_pretrain_overlap"] == 0 and m["validation_test_overlap"] == 0
+    assert m["verifier_valid_accepted"] == 1.0 and m["verifier_corrupt_flagged"] == 1.0
+    assert m["multi_order_share"] > 0.5 and m["distractor_share"] == 1.0
+    assert m["splits"]["heldout"] == smoke_params.world.heldout_size
+    assert "numerics avx2 (ATen AVX2, MKL_CBWR=AVX2" in run.stderr
 
 
 def test_corrupt_world_split_names_the_file(tmp_path):
@@ -165,3 +185,12 @@ def test_corrupt_world_split_names_the_file(tmp_path):
         load_split(tmp_path, "train")
     with pytest.raises(FileNotFoundError, match="test_easy"):
         load_split(tmp_path, "test_easy")
+
+
+def test_content_key_ignores_statement_order_and_id():
+    from dataclasses import replace
+
+    p = make_problem(0, 5, 4)
+    q = replace(p, pid="other", order=tuple(reversed(p.statement_order)))
+    assert q.text != p.text and content_key(q) == content_key(p)
+    assert content_key(make_problem(0, 6, 4)) != content_key(p)

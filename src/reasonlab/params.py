@@ -45,9 +45,14 @@ class WorldParams(Strict):
     const_range: list[int]
     train_steps: list[int]
     train_size: int = Field(gt=0)
+    heldout_size: int = Field(gt=0)     # never seen in pretraining: paradox roles, QAT traces
+    validation_size: int = Field(gt=0)  # for anything probed or selected during training
     test_size: int = Field(gt=0)
     tiers: Tiers
     general_size: int = Field(gt=0)
+    branch_share: float = Field(ge=0, le=1)  # problems of 3+ steps with two independent branches
+    distractors: list[int]                   # [low, high] facts per problem the question does not need
+    shuffle: bool                            # statements in a shuffled order
     hub: dict[str, Any] | None = None  # paper profile: hub data sets (see reasonlab.world.hub)
 
     @model_validator(mode="after")
@@ -55,12 +60,13 @@ class WorldParams(Strict):
         _range(self.given_range, "given_range", lo=0)
         _range(self.const_range, "const_range", lo=1)
         _range(self.train_steps, "train_steps", lo=1)
+        _range(self.distractors, "distractors", lo=0)
         if self.given_range[1] > self.max_value:
             raise ValueError("given_range high must be <= max_value")
         if self.tiers.hard[0] <= self.train_steps[1]:
             raise ValueError("tiers.hard must have more steps than train_steps ever shows")
-        if max(self.tiers.hard[1], self.train_steps[1]) + 2 > 24:
-            raise ValueError("at most 22 steps (24 names)")
+        if max(self.tiers.hard[1], self.train_steps[1]) + 2 + self.distractors[1] > 24:
+            raise ValueError("steps + 2 givens + distractors must fit the 24 names")
         return self
 
 

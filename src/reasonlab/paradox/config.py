@@ -10,7 +10,7 @@ run by :class:`reasonlab.params.Params`.
 Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one drives):
 
 * ``families``, ``oracle``: the small-model families studied and the base oracle (``models`` entries);
-* ``problems``: which training-pool problems each role uses. The pool is permuted under a seed and
+* ``problems``: which held-out problems (never seen in pretraining) each role uses. The pool is permuted under a seed and
   dealt round-robin to three disjoint roles (RFT, oracle-mode training, reward-model pool), so no
   model is trained on the problems whose traces it later writes or scores;
 * ``sample``: rejection sampling (N samples at temperature T per RFT problem, one correct trace kept);

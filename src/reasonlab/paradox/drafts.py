@@ -4,7 +4,8 @@ The oracle learns its refine / style modes from such drafts, and the reward mode
 its corrupted solutions from them. Mistakes (:data:`~reasonlab.paradox.config.MISTAKE_KINDS`):
 an arithmetic slip whose wrong value propagates, a wrong operand or constant (also propagated), a
 skipped step, a cut-off before the answer; or a ``correct`` draft. Tiny world only: a draft is
-rendered from the problem's computation graph in one of the dialects.
+rendered from the problem's computation graph in one of the dialects, its steps in that dialect's
+order habit (:data:`~reasonlab.world.dialects.DIALECT_HABIT`), like a correct solution.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..world.dialects import DIALECTS, SMALL_DIALECTS, render_solution, render_steps
-from ..world.problems import Problem, Quantity
+from ..world.dialects import DIALECT_HABIT, DIALECTS, SMALL_DIALECTS, render_solution, render_steps
+from ..world.problems import Problem, Quantity, habit_order
 from ..world.verifier import apply_op
 from .config import DRAFT_KINDS, MISTAKE_KINDS
 
@@ -28,7 +29,7 @@ Step = tuple[Quantity, int, str, int, int]  # (quantity, a, op, b, result) as wr
 @dataclass(frozen=True)
 class Draft:
     """A small-model-like draft solution. ``kind`` is a mistake kind or ``correct``; ``step`` the
-    (1-based) derived step the mistake is in (0 for a correct draft)."""
+    (1-based) position of the step the mistake is in (0 for a correct draft)."""
 
     text: str
     dialect: str
@@ -47,11 +48,13 @@ def tokenizer_max_number(tok) -> int:
     return n
 
 
-def _propagate(problem: Problem, at: int, first: Callable[[dict[str, int]], tuple[int, str, int, int]]) -> list[Step]:
-    """Steps computed on the draft's own (possibly wrong) values; step ``at`` (0-based) comes from ``first``."""
+def _propagate(problem: Problem, order: list[Quantity], at: int,
+               first: Callable[[dict[str, int]], tuple[int, str, int, int]]) -> list[Step]:
+    """Steps in ``order`` computed on the draft's own (possibly wrong) values; step ``at`` (0-based) comes from
+    ``first``."""
     vals = {q.name: q.value for q in problem.given}
     steps: list[Step] = []
-    for i, q in enumerate(problem.derived):
+    for i, q in enumerate(order):
         if i == at:
             a, op, b, r = first(vals)
         else:
@@ -102,15 +105,16 @@ def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generat
     if kind not in DRAFT_KINDS:
         raise ValueError(f"kind must be one of {DRAFT_KINDS}, got {kind!r}")
     n = problem.steps
+    order = habit_order(problem, DIALECT_HABIT[dialect])
     if kind == "correct":
         return Draft(render_solution(problem, dialect), dialect, kind, 0)
     if kind == "skip":
         at = int(rng.integers(n - 1)) if n > 1 else 0  # an intermediate step (the only one for 1 step)
-        steps = _propagate(problem, -1, lambda v: (0, "+", 0, 0))
+        steps = _propagate(problem, order, -1, lambda v: (0, "+", 0, 0))
         kept = [s for i, s in enumerate(steps) if i != at]
         return Draft(render_steps(problem, dialect, kept, problem.answer), dialect, kind, at + 1)
     if kind == "cutoff":
-        steps = _propagate(problem, -1, lambda v: (0, "+", 0, 0))
+        steps = _propagate(problem, order, -1, lambda v: (0, "+", 0, 0))
         j = int(rng.integers(n + 1))  # complete steps before the cut (n: cut just before the answer)
         text = render_steps(problem, dialect, steps[:j], None)
         d = DIALECTS[dialect]
@@ -123,7 +127,7 @@ def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generat
         return Draft(text, dialect, kind, j + 1)
     for _ in range(attempts):
         at = int(rng.integers(n))
-        q = problem.derived[at]
+        q = order[at]
         if kind == "arithmetic":
             slip = int(rng.choice(SLIPS))
 
@@ -139,7 +143,7 @@ def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generat
 
             def first(vals, a1=a1, op1=op1, b1=b1):
                 return a1, op1, b1, apply_op(a1, op1, b1)
-        steps = _propagate(problem, at, first)
+        steps = _propagate(problem, order, at, first)
         if _in_range(steps, max_value):
             return Draft(render_steps(problem, dialect, steps, steps[-1][4]), dialect, kind, at + 1)
     return None

@@ -8,6 +8,8 @@ Modes (:data:`~reasonlab.paradox.config.MODES`):
 * ``style``   the draft repaired while keeping the draft's own dialect (Style-Aligned Refinement): its
   valid steps stay verbatim, the others are rewritten correctly in the same dialect
 
+Both repairs keep the draft's step order (:func:`repair_order`); synth follows the oracle's order habit.
+
 Prompts: the tiny world's trained oracle reads :data:`TINY_PROMPTS` (mode tokens); a chat model (the
 paper profile's oracle) reads the profile's ``paradox.templates`` through its chat template
 (:func:`chat_prompt`). Which one an oracle gets follows from its tokenizer: a chat template means a
@@ -33,8 +35,8 @@ from typing import Callable, Mapping, Sequence
 from ..generate import Sample, SamplingConfig, generate
 from ..models.data import sft_example
 from ..models.batching import Example
-from ..world.dialects import DIALECTS, PARSE_ORDER, SMALL_DIALECTS, render_solution, render_steps
-from ..world.problems import Problem
+from ..world.dialects import DIALECT_HABIT, DIALECTS, PARSE_ORDER, SMALL_DIALECTS, render_solution, render_steps
+from ..world.problems import Problem, Quantity, derived_inputs, habit_order, order_by
 from ..world.tasks import Item
 from ..world.verifier import check_step, split_sentences, verify
 from .config import MODES
@@ -133,12 +135,45 @@ def valid_content(problem: Problem, text: str) -> dict[str, tuple[int, str, int,
     return out
 
 
-def repaired_steps(problem: Problem, draft: str) -> list[Step]:
-    """Minimal repair: every derived quantity computed correctly, reusing the draft's valid steps as written."""
+def written_positions(problem: Problem, draft: str) -> dict[str, int]:
+    """``name -> position`` of the first step of ``draft`` that names each needed derived quantity (right or wrong)."""
+    needed = {q.name for q in problem.derived}
+    out: dict[str, int] = {}
+    pos = 0
+    for sent in split_sentences(draft):
+        c = check_step(problem, sent, pos + 1)
+        if c is None:
+            continue
+        pos += 1
+        if c.name in needed and c.name not in out:
+            out[c.name] = pos
+    return out
+
+
+def repair_order(problem: Problem, draft: str, habit: str = "canonical") -> list[Quantity]:
+    """The step order of a minimal repair of ``draft``: the quantities the draft writes keep its order, a missing
+    one comes just before its first written consumer (at the end if none is written), inputs always before their
+    consumers; remaining ties follow ``habit``. A valid draft's own order is kept exactly."""
+    written = written_positions(problem, draft)
+    rank = {q.name: i for i, q in enumerate(habit_order(problem, habit))}
+    inputs = derived_inputs(problem)
+    users: dict[str, list[str]] = {q.name: [] for q in problem.derived}
+    for q in problem.derived:
+        for a in inputs[q.name]:
+            users[a].append(q.name)
+    anchor: dict[str, float] = {}
+    for q in reversed(problem.derived):  # a quantity's users come after it in canonical order
+        anchor[q.name] = written.get(q.name, min((anchor[u] for u in users[q.name]), default=float("inf")))
+    return order_by(problem, lambda q: (anchor[q.name], q.name in written, rank[q.name]))
+
+
+def repaired_steps(problem: Problem, draft: str, habit: str = "canonical") -> list[Step]:
+    """Minimal repair: every needed derived quantity computed correctly, reusing the draft's valid steps as
+    written, in :func:`repair_order` (ties by ``habit``)."""
     kept = valid_content(problem, draft)
     vals = problem.values
     steps = []
-    for q in problem.derived:
+    for q in repair_order(problem, draft, habit):
         a, op, b, r = kept.get(q.name) or (*q.operands(vals), q.value)
         steps.append((q, a, op, b, r))
     return steps
@@ -154,13 +189,14 @@ def oracle_target(mode: str, problem: Problem, draft: str | None = None, draft_d
         return render_solution(problem, ORACLE_DIALECT)
     if draft is None:
         raise ValueError(f"draft: {mode} mode needs a draft")
-    steps = repaired_steps(problem, draft)
     if mode == "refine":
-        return render_steps(problem, ORACLE_DIALECT, steps, problem.answer)
-    d = draft_dialect or text_dialect(problem, draft)
-    if d is None:
-        raise ValueError(f"draft: cannot tell the dialect of the draft of {problem.pid} ({draft[:60]!r}); pass draft_dialect")
-    return render_steps(problem, d, steps, problem.answer)
+        d = ORACLE_DIALECT
+    else:
+        d = draft_dialect or text_dialect(problem, draft)
+        if d is None:
+            raise ValueError(f"draft: cannot tell the dialect of the draft of {problem.pid} ({draft[:60]!r}); "
+                             "pass draft_dialect")
+    return render_steps(problem, d, repaired_steps(problem, draft, DIALECT_HABIT[d]), problem.answer)
 
 
 def mode_training_records(problems: Sequence[Problem], seed: int, *, modes: Sequence[str] = MODES,
@@ -359,6 +395,6 @@ def oracle_run(proposer: Proposer, mode: str, items: Sequence[Item], drafts: Seq
 __all__ = [
     "FAIL_REASONS", "ORACLE_DIALECT", "OracleResult", "Proposer", "TINY_PROMPTS", "chat_messages", "chat_prompt",
     "check_output", "draft_dialect", "mode_training_examples", "mode_training_records", "model_proposer",
-    "oracle_prompt", "oracle_run", "oracle_target", "perfect_oracle", "repaired_steps", "text_dialect",
-    "uniform_dialect", "valid_content",
+    "oracle_prompt", "oracle_run", "oracle_target", "perfect_oracle", "repair_order", "repaired_steps", "text_dialect",
+    "uniform_dialect", "valid_content", "written_positions",
 ]

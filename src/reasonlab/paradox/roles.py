@@ -1,6 +1,7 @@
-"""Which training-pool problems each role of the paradox pipeline uses.
+"""Which held-out problems each role of the paradox pipeline uses.
 
-The pool is permuted under ``paradox.problems.seed`` and dealt round-robin to three disjoint roles
+The pool is the world's held-out split (never seen in pretraining, so no role fine-tunes a model on data it
+was pretrained on). It is permuted under ``paradox.problems.seed`` and dealt round-robin to three disjoint roles
 (:data:`ROLES`): the problems the families rejection-sample (and the five sets are built on), the
 problems whose drafts teach the oracle its modes, and the problems of the reward model's pairs. So
 the oracle never trains on, and the reward model never sees, the problems of the sets it later
@@ -25,10 +26,10 @@ def role_indices(pool_size: int, role: str, n: int, seed: int) -> np.ndarray:
     mine = perm[ROLES.index(role):: len(ROLES)]
     if n > len(mine):
         raise ParamsError(f"params.yaml: paradox.problems.{role}={n} exceeds the {len(mine)} problems of that role "
-                          f"(a third of the training pool of {pool_size})")
+                          f"(a third of the held-out pool of {pool_size}: raise world.heldout_size)")
     return mine[:n]
 
 
 def role_items(task: Task, role: str, n: int, seed: int) -> list[Item]:
-    """The first ``n`` training-pool problems of ``role`` as task items."""
-    return task.train_items(role_indices(task.train_size, role, n, seed))
+    """The first ``n`` held-out problems of ``role`` as task items."""
+    return task.heldout_items(role_indices(task.heldout_size, role, n, seed))

@@ -12,7 +12,7 @@ Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
 * ``calib``: the PTQ calibration set (domain ``traces`` = the QAT training data, aligned;
   ``general`` = the general-domain corpus, a WikiText analogue);
 * ``traces``: the QAT training data, sampled from the full-precision reasoner on the
-  training pool and verified (only correct traces are kept: self-generated data);
+  held-out pool (never seen in pretraining) and verified (only correct traces are kept: self-generated data);
 * ``qat``: the QAT runs. RQ1 (objective): every objective in ``objectives`` from ``init``
   at every bit width, for every seed. RQ2 (initialisation): every init in
   ``ablation.inits`` x every objective at ``ablation.bits``, for the reasoners and seeds

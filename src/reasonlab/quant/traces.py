@@ -25,11 +25,11 @@ from .config import TracesConfig
 
 
 def trace_items(task: Task, n: int, seed: int, dialect: str | None = None) -> tuple[list[Item], list[str | None]]:
-    """A seeded random subset of ``n`` training-pool problems (in pool order), and each one's solution in
-    ``dialect`` (:meth:`~reasonlab.world.tasks.Task.solution`; ``None`` where the world has none)."""
-    size = task.train_size
+    """A seeded random subset of ``n`` held-out problems (in pool order; never seen in pretraining), and each
+    one's solution in ``dialect`` (:meth:`~reasonlab.world.tasks.Task.solution`; ``None`` where the world has none)."""
+    size = task.heldout_size
     idx = np.sort(np.random.default_rng([seed, 4]).permutation(size)[: min(n, size)])
-    items = task.train_items(idx.tolist())
+    items = task.heldout_items(idx.tolist())
     return items, [task.solution(it, dialect) if dialect else it.reference for it in items]
 
 

@@ -1,5 +1,13 @@
-"""Build the whole tiny world: problems by tier, a disjoint training pool with
-its solutions in every dialect, the general corpus and the tokenizer."""
+"""Build the whole tiny world: problems by tier, the pretraining pool, a held-out pool and a validation
+split (all four disjoint by content), every problem's solution in every dialect, the general corpus and
+the tokenizer.
+
+* ``train``        the pretraining pool (the families, the oracle and the reasoners learn from it);
+* ``heldout``      never seen in pretraining: the paradox roles (RFT, oracle modes, reward model) and the QAT
+                   traces are drawn from it, so no fine-tuning set is data a base model has already seen;
+* ``validation``   for anything selected or probed during training (never a test tier);
+* ``test_<tier>``  the evaluation tiers.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +18,36 @@ from datasets import Dataset, load_from_disk
 
 from ..params import WorldParams
 from ..schema import TIERS
+from .audit import world_metrics
 from .corpus import general_corpus
 from .dialects import DIALECTS, render_solution
-from .problems import Problem, ProblemSpec, make_problems, problem_key
+from .problems import Problem, ProblemSpec, make_problems
 from .tokenizer import build_tokenizer
 
 
 def spec_of(p: WorldParams) -> ProblemSpec:
-    return ProblemSpec(max_value=p.max_value, given_range=tuple(p.given_range), const_range=tuple(p.const_range))
+    return ProblemSpec(max_value=p.max_value, given_range=tuple(p.given_range), const_range=tuple(p.const_range),
+                       branch_share=p.branch_share, distractors=tuple(p.distractors), shuffle=p.shuffle)
+
+
+def content_key(p: Problem) -> str:
+    """What a problem *is*, independent of its id and of the order its statements are written in: two
+    problems with the same key are the same problem (used to keep the splits disjoint)."""
+    return " ".join(sorted(p.statement(q) for q in p.quantities)) + f" ? {p.target.name}"
+
+
+def _unique(raw: list[Problem], seen: set[str], n: int, what: str) -> list[Problem]:
+    """The first ``n`` problems of ``raw`` whose content is in neither ``seen`` nor earlier ones; ``seen`` grows."""
+    out = []
+    for q in raw:
+        k = content_key(q)
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(q)
+        if len(out) == n:
+            return out
+    raise ValueError(f"{what}: only {len(out)} unique problems could be generated (asked for {n})")
 
 
 def problem_rows(problems: list[Problem], dialects=tuple(DIALECTS)) -> dict[str, list]:
@@ -28,7 +58,7 @@ def problem_rows(problems: list[Problem], dialects=tuple(DIALECTS)) -> dict[str,
         rec = p.to_record()
         for k in ("pid", "text", "steps", "answer"):
             cols[k].append(rec[k])
-        cols["graph"].append(json.dumps({"item": rec["item"], "graph": rec["graph"]}))
+        cols["graph"].append(json.dumps({"item": rec["item"], "graph": rec["graph"], "order": rec.get("order")}))
         for d in dialects:
             cols[f"sol_{d}"].append(render_solution(p, d))
     return cols
@@ -37,52 +67,45 @@ def problem_rows(problems: list[Problem], dialects=tuple(DIALECTS)) -> dict[str,
 def build_world(p: WorldParams, seed: int, out: Path) -> dict:
     """Generate the world into ``out`` and return a summary (counts, vocabulary size)."""
     spec = spec_of(p)
-    tests: dict[str, list[Problem]] = {}
     seen: set[str] = set()
+    tests: dict[str, list[Problem]] = {}
     for tier in TIERS:
         lo, hi = getattr(p.tiers, tier)
         raw = make_problems(seed, p.test_size * 2, list(range(lo, hi + 1)), spec, prefix=tier[0])
-        uniq = [q for q in raw if problem_key(q) not in seen]
-        if len(uniq) < p.test_size:
-            raise ValueError(f"world.test_size={p.test_size} too large for tier {tier!r}: only {len(uniq)} unique problems")
-        tests[tier] = uniq[: p.test_size]
-        seen.update(problem_key(q) for q in tests[tier])
+        tests[tier] = _unique(raw, seen, p.test_size, f"world.test_size={p.test_size} (tier {tier!r})")
     lo, hi = p.train_steps
-    pool = make_problems(seed, int(p.train_size * 1.2) + 16, list(range(lo, hi + 1)), spec, prefix="t")
-    train, keys = [], set()
-    for q in pool:
-        k = problem_key(q)
-        if k in seen or k in keys:  # no leakage into any test set, no duplicates
-            continue
-        keys.add(k)
-        train.append(q)
-        if len(train) == p.train_size:
-            break
-    if len(train) < p.train_size:
-        raise ValueError(f"world.train_size={p.train_size}: only {len(train)} unique problems could be generated")
+    steps = list(range(lo, hi + 1))
+    splits = {}
+    for split, size, prefix in (("validation", p.validation_size, "v"), ("train", p.train_size, "t"),
+                                ("heldout", p.heldout_size, "h")):
+        raw = make_problems(seed, int(size * 1.2) + 16, steps, spec, prefix=prefix)
+        splits[split] = _unique(raw, seen, size, f"world.{split}_size={size}")
 
     general = general_corpus(seed, p.general_size)
     out.mkdir(parents=True, exist_ok=True)
-    Dataset.from_dict(problem_rows(train)).save_to_disk(str(out / "train"))
+    for split, probs in splits.items():
+        Dataset.from_dict(problem_rows(probs)).save_to_disk(str(out / split))
     for tier, probs in tests.items():
         Dataset.from_dict(problem_rows(probs)).save_to_disk(str(out / f"test_{tier}"))
     Dataset.from_dict({"text": general}).save_to_disk(str(out / "general"))
 
+    train = splits["train"]
     texts = [q.text for q in train[:2000]] + general[:500]
     for d in DIALECTS:
         texts += [render_solution(q, d) for q in train[:500]]
     max_number = max(p.max_value, hi + 10, p.tiers.hard[1] + 10)
     tok = build_tokenizer(texts, max_number=max_number)
     tok.save_pretrained(str(out / "tokenizer"))
-    summary = {
-        "train": len(train),
+    audit = world_metrics({**splits, **{f"test_{t}": v for t, v in tests.items()}}, content_key, seed)
+    return {
+        "audit": audit,
+        **{s: len(v) for s, v in splits.items()},
         **{f"test_{t}": len(v) for t, v in tests.items()},
         "general": len(general),
         "vocab_size": len(tok),
         "train_steps": [lo, hi],
         "tiers": {t: list(getattr(p.tiers, t)) for t in TIERS},
     }
-    return summary
 
 
 def make_world(p: WorldParams, seed: int, out: Path) -> dict:
@@ -114,7 +137,7 @@ def row_problem(row: dict, where: str = "") -> Problem:
     """Rebuild the :class:`Problem` of a dataset row, with an error naming the row on bad data."""
     try:
         g = json.loads(row["graph"])
-        return Problem.from_record({"pid": row["pid"], "item": g["item"], "graph": g["graph"]})
+        return Problem.from_record({"pid": row["pid"], "item": g["item"], "graph": g["graph"], "order": g.get("order")})
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{where}: row pid={row.get('pid')!r} is not a valid problem: {e}") from e
 

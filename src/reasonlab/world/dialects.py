@@ -13,14 +13,19 @@ which is what a small model's "style" is in this world:
 Each dialect has a parser (a regular expression per sentence kind) in
 :mod:`reasonlab.world.verifier`; rendering and parsing live side by side here
 so a new dialect is one entry in :data:`DIALECTS`.
+
+Each dialect also has an order habit (:data:`DIALECT_HABIT`): the valid step order its
+solutions follow when a problem has several (a family acquires it in pretraining because its
+training texts are rendered with it). :func:`render_drift` mixes two dialects' step formats.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
-from .problems import Problem, Quantity
+from .problems import Problem, Quantity, _rng, derived_in_order
 
 NUM = r"(?P<{}>\d+)"
 OPRE = r"(?P<op>[-+*])"
@@ -91,21 +96,33 @@ DIALECTS: dict[str, Dialect] = {
 SMALL_DIALECTS = ("qwen", "llama", "deepseek")
 # Parse order: the most specific pattern first (``reference`` contains a ``qwen`` clause).
 PARSE_ORDER = ("reference", "llama", "deepseek", "oracle", "qwen")
+DIALECT_HABIT = {"qwen": "left_first", "llama": "by_level", "deepseek": "statement", "oracle": "right_first",
+                 "reference": "canonical"}
+
+Step = tuple[Quantity, int, str, int, int]  # (quantity, a, op, b, result) as written
+Order = str | Sequence[str] | None  # a habit name, a valid order of names, or None (the dialect's habit)
 
 
-def render_solution(problem: Problem, dialect: str) -> str:
-    """The correct step-by-step solution of ``problem`` written in ``dialect``."""
+def get_dialect(name: str) -> Dialect:
+    """The dialect called ``name`` (``ValueError`` naming the known ones if none)."""
     try:
-        d = DIALECTS[dialect]
+        return DIALECTS[name]
     except KeyError:
-        raise ValueError(f"unknown dialect {dialect!r}; known: {sorted(DIALECTS)}") from None
+        raise ValueError(f"unknown dialect {name!r}; known: {sorted(DIALECTS)}") from None
+
+
+def solution_steps(problem: Problem, dialect: str, order: Order = None) -> list[Step]:
+    """The correct steps of ``problem`` in ``order`` (default: ``dialect``'s habit)."""
+    get_dialect(dialect)
     vals = problem.values
-    parts = []
-    for i, q in enumerate(problem.derived, start=1):
-        a, op, b = q.operands(vals)
-        parts.append(d.render_step(i, problem, q, a, op, b, q.value))
-    parts.append(d.render_answer(problem.answer))
-    return " ".join(parts)
+    qs = derived_in_order(problem, DIALECT_HABIT[dialect] if order is None else order)
+    return [(q, *q.operands(vals), q.value) for q in qs]
+
+
+def render_solution(problem: Problem, dialect: str, order: Order = None) -> str:
+    """The correct step-by-step solution of ``problem`` written in ``dialect``, its steps in ``order``
+    (a habit name, a valid order of names, or ``None``: the dialect's habit)."""
+    return render_steps(problem, dialect, solution_steps(problem, dialect, order), problem.answer)
 
 
 def render_steps(problem: Problem, dialect: str, steps: list[tuple[Quantity, int, str, int, int]], answer: int | None) -> str:
@@ -114,4 +131,26 @@ def render_steps(problem: Problem, dialect: str, steps: list[tuple[Quantity, int
     parts = [d.render_step(i, problem, q, a, op, b, r) for i, (q, a, op, b, r) in enumerate(steps, start=1)]
     if answer is not None:
         parts.append(d.render_answer(answer))
+    return " ".join(parts)
+
+
+def drifted_steps(problem: Problem, share: float, seed: int) -> set[int]:
+    """The 0-based positions of the ``round(share * steps)`` steps that drift (a pure function of ``seed`` and
+    the pid)."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be in [0, 1], got {share!r}")
+    n = problem.steps
+    return set(_rng(seed, problem.pid, "drift").sample(range(n), round(share * n)))
+
+
+def render_drift(problem: Problem, dialect: str, share: float, seed: int, other: str = "oracle",
+                 order: Order = None) -> str:
+    """The dialect-drift dial: the correct solution in ``dialect`` (steps in ``order``, default its habit) with
+    ``round(share * steps)`` of its steps (:func:`drifted_steps`) in ``other``'s step format; the answer
+    sentence in ``dialect`` (in ``other`` when ``share == 1``). ``share == 0`` is :func:`render_solution`."""
+    drift = drifted_steps(problem, share, seed)
+    own, alien = get_dialect(dialect), get_dialect(other)
+    steps = solution_steps(problem, dialect, order)
+    parts = [(alien if i in drift else own).render_step(i + 1, problem, *s) for i, s in enumerate(steps)]
+    parts.append((alien if share == 1 else own).render_answer(problem.answer))
     return " ".join(parts)

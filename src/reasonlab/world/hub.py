@@ -116,6 +116,9 @@ def build_world_from_hub(hub: dict, seed: int, out: Path, loader=_load) -> dict:
         rows = _rows(loader(spec, seed), spec, template, split[5] if split.startswith("test") else "t")
         Dataset.from_dict(rows).save_to_disk(str(out / split))
         summary[split] = len(rows["pid"])
+        if split == "train":  # hub models were pretrained elsewhere: the training data is the held-out pool
+            Dataset.from_dict(rows).save_to_disk(str(out / "heldout"))
+            summary["heldout"] = len(rows["pid"])
     g = hub["general"]
     gen = loader(g, seed)
     texts = [t for t in gen[g["text"]] if t.strip()]

@@ -71,14 +71,30 @@ class Task:
             ds = ds.select(range(min(limit, len(ds))))
         return self._items(f"test_{tier}", ds)
 
+    def split_size(self, split: str) -> int:
+        """Problems in ``split`` (``train``, ``heldout``, ``validation``)."""
+        return len(load_split(self.world_dir, split))
+
+    def split_items(self, split: str, indices: Sequence[int]) -> list[Item]:
+        """The problems of ``split`` at ``indices`` (in that order)."""
+        ds = load_split(self.world_dir, split)
+        return self._items(split, ds.select([int(i) for i in indices]))
+
     @property
     def train_size(self) -> int:
-        return len(load_split(self.world_dir, "train"))
+        return self.split_size("train")
 
     def train_items(self, indices: Sequence[int]) -> list[Item]:
-        """The training-pool problems at ``indices`` (in that order)."""
-        ds = load_split(self.world_dir, "train")
-        return self._items("train", ds.select([int(i) for i in indices]))
+        """The pretraining-pool problems at ``indices`` (in that order)."""
+        return self.split_items("train", indices)
+
+    @property
+    def heldout_size(self) -> int:
+        return self.split_size("heldout")
+
+    def heldout_items(self, indices: Sequence[int]) -> list[Item]:
+        """The held-out pool's problems at ``indices``: never seen in pretraining (paradox roles, QAT traces)."""
+        return self.split_items("heldout", indices)
 
     def general_texts(self) -> list[str]:
         """The general-domain corpus (no arithmetic): a calibration domain other than reasoning."""

@@ -1,9 +1,11 @@
 """Answer extraction, exact answer check and a step checker for every dialect.
 
 The world knows each problem's computation graph, so a step is checked
-exactly: its arithmetic must hold and it must compute the quantity it names
-from that quantity's true inputs. The set of quantities a trace states
-correctly is its set of "information atoms".
+exactly: its arithmetic must hold, it must compute the quantity it names from
+that quantity's true inputs, its inputs must have been stated by earlier steps
+(any valid step order is accepted), and the quantity must be needed (not a
+distractor). The set of needed quantities a trace states correctly, whatever
+the order, is its set of "information atoms".
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .dialects import DIALECTS, PARSE_ORDER
-from .problems import Problem
+from .problems import HABITS, Problem, apply_op, derived_inputs, habit_order
+
+FLAWS = ("unparsed", "arithmetic", "quantity", "form", "order", "unneeded")
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,24 @@ class StepCheck:
     arithmetic_ok: bool = False
     quantity_ok: bool = False  # names a derived quantity and uses its true inputs and value
     form_ok: bool = True  # dialect-specific bookkeeping (e.g. the step number of numbered steps)
+    order_ok: bool = True  # every derived input was stated by an earlier step
+    needed: bool = True  # False: the quantity is a distractor
+
+    @property
+    def flaw(self) -> str | None:
+        """``None`` for a valid step, else the first failing check of :data:`FLAWS`."""
+        checks = (self.dialect is not None, self.arithmetic_ok, self.quantity_ok, self.form_ok, self.order_ok,
+                  self.needed)
+        return next((f for f, ok in zip(FLAWS, checks) if not ok), None)
+
+    @property
+    def states(self) -> bool:
+        """The step states its quantity correctly (arithmetic, quantity, form), whatever came before it."""
+        return self.arithmetic_ok and self.quantity_ok and self.form_ok
 
     @property
     def valid(self) -> bool:
-        return self.arithmetic_ok and self.quantity_ok and self.form_ok
+        return self.flaw is None
 
 
 @dataclass(frozen=True)
@@ -35,8 +53,10 @@ class Verdict:
     correct: bool
     steps: tuple[StepCheck, ...]
     has_answer: bool
-    atoms: frozenset[str] = field(default_factory=frozenset)
+    atoms: frozenset[str] = field(default_factory=frozenset)  # needed quantities stated correctly (any order)
     n_derived: int = 0
+    order: tuple[str, ...] = ()  # needed quantities in the order the trace states them validly
+    habits: tuple[str, ...] = ()  # the habits whose order is ``order`` (empty unless every one is stated)
 
     @property
     def n_steps(self) -> int:
@@ -53,7 +73,7 @@ class Verdict:
 
     @property
     def all_valid(self) -> bool:
-        """Correct answer, every step valid, and every derived quantity stated."""
+        """Correct answer, every step valid, and every needed derived quantity stated."""
         return self.correct and self.n_steps > 0 and self.n_valid == self.n_steps and len(self.atoms) == self.n_derived
 
     @property
@@ -89,17 +109,15 @@ def extract_answer(text: str) -> int | None:
     return ans
 
 
-def apply_op(a: int, op: str, b: int) -> int:
-    """``a op b`` for the world's operators ``+ - *``."""
-    return a + b if op == "+" else a - b if op == "-" else a * b
+def check_step(problem: Problem, sent: str, position: int = 1, stated: set[str] | None = None) -> StepCheck | None:
+    """Check one sentence (the ``position``-th step of its trace); ``None`` if it is an answer sentence.
 
-
-def check_step(problem: Problem, sent: str, position: int = 1) -> StepCheck | None:
-    """Check one sentence (the ``position``-th step of its trace); ``None`` if it is an answer sentence."""
+    ``stated``: the quantities earlier steps stated (``None``: assume every input was stated).
+    """
     for d in PARSE_ORDER:
         if DIALECTS[d].answer_re.match(sent):
             return None
-    derived = {q.name: q for q in problem.derived}
+    derived = {q.name: q for q in problem.quantities if q.op != "given"}
     values = problem.values
     for d in PARSE_ORDER:
         m = DIALECTS[d].step_re.match(sent)
@@ -118,27 +136,50 @@ def check_step(problem: Problem, sent: str, position: int = 1) -> StepCheck | No
         form_ok = g.get("i") is None or int(g["i"]) == position
         if g.get("rel") is not None:  # the textbook dialect restates the relation: it must be the problem's
             form_ok = form_ok and q is not None and g["rel"] + " ." == problem.statement(q)
-        return StepCheck(sent, d, name, arithmetic_ok, quantity_ok, form_ok)
+        order_ok = q is None or stated is None or set(derived_inputs(problem)[q.name]) <= stated
+        needed = q is None or not q.distractor
+        return StepCheck(sent, d, name, arithmetic_ok, quantity_ok, form_ok, order_ok, needed)
     return StepCheck(sent, None)
+
+
+def stated_order(steps: tuple[StepCheck, ...] | list[StepCheck]) -> tuple[str, ...]:
+    """The quantities of the valid steps in trace order (each once)."""
+    return tuple(dict.fromkeys(s.name for s in steps if s.valid))
+
+
+def habits_of(problem: Problem, order: tuple[str, ...]) -> tuple[str, ...]:
+    """The habits of :data:`HABITS` whose order is ``order`` (empty if ``order`` misses a needed quantity)."""
+    if len(order) != problem.steps:
+        return ()
+    return tuple(h for h in HABITS if tuple(q.name for q in habit_order(problem, h)) == order)
 
 
 def verify(problem: Problem, text: str) -> Verdict:
     """Verify a generated or written solution of ``problem``."""
     steps: list[StepCheck] = []
+    stated: set[str] = set()
     has_answer = False
     for sent in split_sentences(text):
-        c = check_step(problem, sent, position=len(steps) + 1)
+        c = check_step(problem, sent, position=len(steps) + 1, stated=stated)
         if c is None:
             has_answer = True
-        else:
-            steps.append(c)
+            continue
+        steps.append(c)
+        if c.states:
+            stated.add(c.name)
     ans = extract_answer(text)
-    atoms = frozenset(s.name for s in steps if s.valid and s.name)
+    order = stated_order(steps)
     return Verdict(
         answer=ans,
         correct=ans is not None and ans == problem.answer,
         steps=tuple(steps),
         has_answer=has_answer,
-        atoms=atoms,
+        atoms=frozenset(s.name for s in steps if s.states and s.needed),
         n_derived=problem.steps,
+        order=order,
+        habits=habits_of(problem, order),
     )
+
+
+__all__ = ["FLAWS", "StepCheck", "Verdict", "apply_op", "check_step", "extract_answer", "habits_of", "split_sentences",
+           "stated_order", "verify"]
