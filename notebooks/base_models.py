@@ -64,6 +64,23 @@ fig = grouped_bars(df, "greedy", "greedy_lo", "greedy_hi", group="tier", hue="mo
 display(Image(filename=save_figure(fig, out_dir, "base_greedy")))
 
 # %% [markdown]
+# ## Order habits
+# Each family's pretraining solutions follow its own valid step order (qwen left branch first, llama by level,
+# deepseek statement order, the oracle right branch first; `reasonlab.world.dialects.DIALECT_HABIT`). Share of
+# the fully valid samples of problems with 2+ valid orders written in each habit's order (a sample can match
+# several habits where their orders coincide); n = such samples.
+
+# %%
+habit_rows = [{"model": m, "tier": t, "n": tv["order_habits_n"], **{h: 100 * x for h, x in tv["order_habits"].items()}}
+              for m, v in ev.items() for t, tv in v.items() if isinstance(tv, dict) and "order_habits" in tv]
+if habit_rows:
+    habits_df = pd.DataFrame(habit_rows)
+    save_table(habits_df, out_dir, "order_habits")
+    display(Markdown(habits_df.to_markdown(index=False, floatfmt=".0f")))
+else:
+    display(Markdown("No fully valid sample of a multi-order problem (or a world without step orders)."))
+
+# %% [markdown]
 # ## Training
 
 # %%

@@ -75,7 +75,9 @@ def build_data(root: Path, seed: int = 0, n_train: int = 600, n_test: int = 12) 
     from reasonlab.world.corpus import general_corpus
     from reasonlab.world.problems import ProblemSpec, make_problems
 
-    spec = ProblemSpec()
+    # short chains without distractors: the stand-in models (240 steps) must solve some problems so that every
+    # paper-world stage has data to run on; these sets exercise the code path, they test no claim
+    spec = ProblemSpec(branch_share=0.0, distractors=(0, 0), shuffle=False)
     train = make_problems(seed, n_train, [1, 2], spec, "n")
     easy, medium, hard = (make_problems(seed, n_test, s, spec, pre) for s, pre in (([1, 2], "g"), ([2, 3], "m"), ([4], "a")))
     out = {

@@ -52,7 +52,7 @@ def test_check_math():
 def test_build_world_from_hub_and_eval_items(tmp_path):
     summary = build_world_from_hub(HUB, 0, tmp_path, loader=fake_loader)
     write_task_file(tmp_path, "hub", hub=HUB)
-    assert summary == {"train": 2, "test_easy": 1, "test_medium": 1, "test_hard": 1, "general": 2}
+    assert summary == {"train": 2, "heldout": 2, "test_easy": 1, "test_medium": 1, "test_hard": 1, "general": 2}
     items = load_hub_items(tmp_path, "easy")
     assert items[0].prompt.startswith("Tom has 3 apples") and "\\boxed{}" in items[0].prompt
     assert items[0].check("so \\boxed{7}").correct and not items[0].check("\\boxed{6}").correct

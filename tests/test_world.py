@@ -194,3 +194,20 @@ def test_content_key_ignores_statement_order_and_id():
     q = replace(p, pid="other", order=tuple(reversed(p.statement_order)))
     assert q.text != p.text and content_key(q) == content_key(p)
     assert content_key(make_problem(0, 6, 4)) != content_key(p)
+
+
+def test_pretraining_texts_carry_each_family_s_order_habit(smoke_world):
+    """A family acquires its order habit as it acquires its dialect: its pretraining solutions are written in it."""
+    from reasonlab.world.dialects import DIALECT_HABIT
+    from reasonlab.world.problems import valid_orders
+
+    ds = load_split(smoke_world, "train")
+    probs = load_problems(smoke_world, "train")
+    multi = [(p, row) for p, row in zip(probs, ds) if len(valid_orders(p, limit=2)) > 1]
+    assert len(multi) > 100
+    for d, habit in DIALECT_HABIT.items():
+        got = [verify(p, row[f"sol_{d}"]).habits for p, row in multi]
+        assert all(habit in h for h in got), d
+    # and the habits differ: the oracle's order is not qwen's on most multi-order problems
+    differ = [verify(p, row["sol_oracle"]).order != verify(p, row["sol_qwen"]).order for p, row in multi]
+    assert sum(differ) / len(differ) > 0.8

@@ -4,6 +4,9 @@
   ``T`` that are correct (the papers' Avg@16 at T=1.0). Its interval is a
   percentile bootstrap over problems (problems are the unit of sampling).
 * Greedy accuracy: one greedy decode per problem; Wilson score interval.
+* Order habits (tiny world): among the fully valid samples of problems with 2+ valid step orders, the
+  share written in each habit's order (:data:`~reasonlab.world.problems.HABITS`): which order a model
+  acquired in pretraining shows here.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .generate import SamplingConfig, generate, pick_backend
 from .io import setup_threads
 from .models.zoo import load_causal_lm, load_tokenizer
 from .schema import SampledEval
+from .world.problems import HABITS, valid_orders
 from .world.tasks import Item, open_task
 
 Z95 = 1.959963984540054
@@ -71,9 +75,13 @@ def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperatur
                       backend, desc=f"greedy {tier}", model_path=model_path)
     correct = np.zeros((len(items), k), dtype=bool)
     records, lengths, validity, finished = [], [], [], []
+    habits: list[tuple[str, ...]] = []  # of the fully valid samples of multi-order problems
     for i, p in enumerate(items):
+        multi = p.problem is not None and len(valid_orders(p.problem, limit=2)) > 1
         for j, s in enumerate(samp[i]):
             v = p.check(s.text)
+            if multi and v.all_valid:
+                habits.append(v.habits)
             correct[i, j] = v.correct
             lengths.append(s.n_tokens)
             validity.append(v.step_validity)
@@ -106,6 +114,9 @@ def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperatur
         "finished": float(np.mean(finished)),
         "n_problems": len(items),
     }
+    if habits:
+        m["order_habits"] = {h: sum(h in hs for hs in habits) / len(habits) for h in HABITS}
+        m["order_habits_n"] = len(habits)
     return m, records
 
 
