@@ -120,15 +120,20 @@ def uniform_dialect(problem: Problem, text: str) -> str | None:
     return seen.pop() if len(seen) == 1 and None not in seen else None
 
 
-def valid_content(problem: Problem, text: str) -> dict[str, tuple[int, str, int, int]]:
-    """``name -> (a, op, b, r)`` of the valid steps of ``text`` (their content, as written)."""
-    out: dict[str, tuple[int, str, int, int]] = {}
+def _step_checks(problem: Problem, text: str):
+    """``(position, sentence, check)`` of every step sentence of ``text`` (answer sentences skipped)."""
     pos = 0
     for sent in split_sentences(text):
         c = check_step(problem, sent, pos + 1)
-        if c is None:
-            continue
-        pos += 1
+        if c is not None:
+            pos += 1
+            yield pos, sent, c
+
+
+def valid_content(problem: Problem, text: str) -> dict[str, tuple[int, str, int, int]]:
+    """``name -> (a, op, b, r)`` of the valid steps of ``text`` (their content, as written)."""
+    out: dict[str, tuple[int, str, int, int]] = {}
+    for _, sent, c in _step_checks(problem, text):
         if c.valid and c.name not in out:
             g = DIALECTS[c.dialect].step_re.match(sent).groupdict()
             out[c.name] = (int(g["a"]), g["op"], int(g["b"]), int(g["r"]))
@@ -139,12 +144,7 @@ def written_positions(problem: Problem, draft: str) -> dict[str, int]:
     """``name -> position`` of the first step of ``draft`` that names each needed derived quantity (right or wrong)."""
     needed = {q.name for q in problem.derived}
     out: dict[str, int] = {}
-    pos = 0
-    for sent in split_sentences(draft):
-        c = check_step(problem, sent, pos + 1)
-        if c is None:
-            continue
-        pos += 1
+    for pos, _, c in _step_checks(problem, draft):
         if c.name in needed and c.name not in out:
             out[c.name] = pos
     return out
