@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from reasonlab.world.build import build_world, content_key, load_problems, load_split
+from reasonlab.world.build import build_world, load_problems, load_split
 from reasonlab.world.corpus import general_corpus
 from reasonlab.world.dialects import DIALECTS, SMALL_DIALECTS, render_solution
 from reasonlab.world.problems import ProblemSpec, make_problem, make_problems, problem_key
@@ -46,7 +46,7 @@ def test_world_deterministic_and_no_leakage(smoke_params, tmp_path):
     for split in ("train", "heldout", "validation", "test_easy", "test_medium", "test_hard", "general"):
         assert load_split(a, split).to_dict() == load_split(b, split).to_dict()
     # every split disjoint from every other by content (statements in any order), not only by id
-    by_split = {s: {content_key(p) for p in load_problems(a, s)}
+    by_split = {s: {problem_key(p) for p in load_problems(a, s)}
                 for s in ("train", "heldout", "validation", "test_easy", "test_medium", "test_hard")}
     names = sorted(by_split)
     for i, x in enumerate(names):
@@ -187,13 +187,13 @@ def test_corrupt_world_split_names_the_file(tmp_path):
         load_split(tmp_path, "test_easy")
 
 
-def test_content_key_ignores_statement_order_and_id():
+def test_problem_key_ignores_statement_order_and_id():
     from dataclasses import replace
 
     p = make_problem(0, 5, 4)
     q = replace(p, pid="other", order=tuple(reversed(p.statement_order)))
-    assert q.text != p.text and content_key(q) == content_key(p)
-    assert content_key(make_problem(0, 6, 4)) != content_key(p)
+    assert q.text != p.text and problem_key(q) == problem_key(p)
+    assert problem_key(make_problem(0, 6, 4)) != problem_key(p)
 
 
 def test_pretraining_texts_carry_each_family_s_order_habit(smoke_world):

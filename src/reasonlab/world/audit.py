@@ -17,28 +17,17 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 
-from .dialects import DIALECTS, render_steps
-from .problems import Problem, Quantity, valid_orders
+from .dialects import DIALECTS, render_solution, render_steps, solution_steps
+from .problems import Problem, problem_key, valid_orders
 from .verifier import apply_op, verify
 
-Step = tuple[Quantity, int, str, int, int]
 CORRUPTIONS = ("value", "operand", "order", "skip")
-
-
-def _steps(problem: Problem, order: Iterable[str]) -> list[Step]:
-    vals = problem.values
-    out = []
-    for name in order:
-        q = problem.quantity(name)
-        a, op, b = q.operands(vals)
-        out.append((q, a, op, b, q.value))
-    return out
 
 
 def corruptions(problem: Problem, dialect: str, order: tuple[str, ...], rng: random.Random) -> dict[str, str]:
     """Corrupted versions of the correct solution written in ``order``, by kind (a kind the problem cannot
     show, e.g. ``order`` on a one-step problem, is left out)."""
-    steps = _steps(problem, order)
+    steps = solution_steps(problem, dialect, order)
     ans = problem.answer
     out: dict[str, str] = {}
     i = rng.randrange(len(steps))
@@ -70,7 +59,7 @@ def verifier_audit(problems: list[Problem], seed: int, max_orders: int = 24) -> 
         orders = valid_orders(p, limit=max_orders)
         for d in DIALECTS:
             for order in orders:
-                v = verify(p, render_steps(p, d, _steps(p, order), p.answer))
+                v = verify(p, render_solution(p, d, order))
                 total += 1
                 accepted += bool(v.all_valid and v.correct and tuple(v.order) == tuple(order))
             for kind, text in corruptions(p, d, rng.choice(orders), rng).items():
@@ -91,10 +80,10 @@ def overlap(a: Iterable[str], b: Iterable[str]) -> int:
     return len(set(a) & set(b))
 
 
-def world_metrics(splits: dict[str, list[Problem]], key, seed: int, audit_problems: int = 200) -> dict:
-    """``metrics/world.json`` from the built splits (``train``, ``heldout``, ``validation``, ``test_<tier>``);
-    ``key`` is the content key that keeps them disjoint."""
-    keys = {s: [key(p) for p in ps] for s, ps in splits.items()}
+def world_metrics(splits: dict[str, list[Problem]], seed: int, audit_problems: int = 200) -> dict:
+    """``metrics/world.json`` from the built splits (``train``, ``heldout``, ``validation``, ``test_<tier>``),
+    compared by content (:func:`~reasonlab.world.problems.problem_key`)."""
+    keys = {s: [problem_key(p) for p in ps] for s, ps in splits.items()}
     tests = [k for s, ks in keys.items() if s.startswith("test_") for k in ks]
     pool = splits["heldout"]
     n_orders = [len(valid_orders(p, limit=2)) for p in pool]

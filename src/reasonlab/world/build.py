@@ -21,7 +21,7 @@ from ..schema import TIERS
 from .audit import world_metrics
 from .corpus import general_corpus
 from .dialects import DIALECTS, render_solution
-from .problems import Problem, ProblemSpec, make_problems
+from .problems import Problem, ProblemSpec, make_problems, problem_key
 from .tokenizer import build_tokenizer
 
 
@@ -30,17 +30,11 @@ def spec_of(p: WorldParams) -> ProblemSpec:
                        branch_share=p.branch_share, distractors=tuple(p.distractors), shuffle=p.shuffle)
 
 
-def content_key(p: Problem) -> str:
-    """What a problem *is*, independent of its id and of the order its statements are written in: two
-    problems with the same key are the same problem (used to keep the splits disjoint)."""
-    return " ".join(sorted(p.statement(q) for q in p.quantities)) + f" ? {p.target.name}"
-
-
 def _unique(raw: list[Problem], seen: set[str], n: int, what: str) -> list[Problem]:
     """The first ``n`` problems of ``raw`` whose content is in neither ``seen`` nor earlier ones; ``seen`` grows."""
     out = []
     for q in raw:
-        k = content_key(q)
+        k = problem_key(q)
         if k in seen:
             continue
         seen.add(k)
@@ -96,7 +90,7 @@ def build_world(p: WorldParams, seed: int, out: Path) -> dict:
     max_number = max(p.max_value, hi + 10, p.tiers.hard[1] + 10)
     tok = build_tokenizer(texts, max_number=max_number)
     tok.save_pretrained(str(out / "tokenizer"))
-    audit = world_metrics({**splits, **{f"test_{t}": v for t, v in tests.items()}}, content_key, seed)
+    audit = world_metrics({**splits, **{f"test_{t}": v for t, v in tests.items()}}, seed)
     return {
         "audit": audit,
         **{s: len(v) for s, v in splits.items()},

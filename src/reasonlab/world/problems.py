@@ -360,8 +360,9 @@ def make_problems(seed: int, count: int, steps_choices: list[int], spec: Problem
 
 
 def problem_key(p: Problem) -> str:
-    """Content key: two problems with the same key are the same problem."""
-    return p.text
+    """Content key: what a problem *is*, independent of its id and of the order its statements are written in;
+    two problems with the same key are the same problem (it keeps the world's splits disjoint)."""
+    return " ".join(sorted(p.statement(q) for q in p.quantities)) + f" ? {p.target.name}"
 
 
 # --------------------------------------------------------------------------- step orders
