@@ -1,6 +1,7 @@
 """DVC stage `paradox_oracle_modes`: fine-tune the base oracle on its synth / refine / style prompts."""
 
 from reasonlab.cli import finish, params, stage_parser
+from reasonlab.paradox.config import ParadoxParams
 from reasonlab.paradox.drivers.oracle_modes import train_oracle_modes
 
 
@@ -9,7 +10,7 @@ def main() -> None:
     for arg in ("--oracle", "--world", "--out", "--metrics", "--live", "--ckpt"):
         ap.add_argument(arg, required=True)
     a = ap.parse_args()
-    m = train_oracle_modes(params(a), a.oracle, a.world, a.out, live_dir=a.live, ckpt_root=a.ckpt)
+    m = train_oracle_modes(params(a, ParadoxParams), a.oracle, a.world, a.out, live_dir=a.live, ckpt_root=a.ckpt)
     finish(a.metrics, m)
 
 

@@ -1,6 +1,7 @@
 """DVC stage `paradox_sample@<family>`: rejection sampling (SLM-RFT) of one small-model family."""
 
 from reasonlab.cli import finish, params, stage_parser
+from reasonlab.paradox.config import ParadoxParams
 from reasonlab.paradox.drivers.sample import sample_family
 
 
@@ -10,7 +11,7 @@ def main() -> None:
     for arg in ("--model", "--world", "--out", "--metrics"):
         ap.add_argument(arg, required=True)
     a = ap.parse_args()
-    m = sample_family(params(a), a.family, a.model, a.world, a.out)
+    m = sample_family(params(a, ParadoxParams), a.family, a.model, a.world, a.out)
     finish(a.metrics, m, {k: m["rft"][k] for k in ("n_problems", "solvable", "pass_rate", "wall_s")})
 
 

@@ -1,6 +1,7 @@
 """DVC stage `quant_qat@<reasoner>-<bits>`: QAT runs (objective x init x seed) at one bit width, exported and evaluated."""
 
 from reasonlab.cli import finish, params, stage_parser
+from reasonlab.quant.config import QuantParams
 from reasonlab.quant.drivers.qat import run_qat_grid
 
 
@@ -11,7 +12,7 @@ def main() -> None:
     for arg in ("--model", "--world", "--traces", "--ptq", "--out", "--metrics", "--plots", "--ckpt"):
         ap.add_argument(arg, required=True)
     a = ap.parse_args()
-    m = run_qat_grid(params(a), a.reasoner, a.bits, a.model, a.world, a.traces, a.ptq, a.out, a.plots,
+    m = run_qat_grid(params(a, QuantParams), a.reasoner, a.bits, a.model, a.world, a.traces, a.ptq, a.out, a.plots,
                      ckpt_root=a.ckpt)
     finish(a.metrics, m, {name: round(r["avg_at_k"], 4) for name, r in m["runs"].items()})
 

@@ -1,16 +1,32 @@
 """DVC stages `report_*`: render a papermill notebook to HTML (no inputs); `index` writes reports/index.html.
 
 Every input folder reaches the notebook from dvc.yaml (``--input NAME=PATH``, the notebook's parameter
-``NAME``); the other notebook parameters come from params.yaml.
+``NAME``); the other notebook parameters come from params.yaml. This script is every report's, the
+base-model report's too, so it reads params.yaml as the foundation's :class:`~reasonlab.params.Params`
+and imports no paper code: a paper's values are read from its raw section (typed and checked by the
+paper's stages, upstream of its report), and each paper's report depends on its code through its notebook.
 """
 
 from reasonlab.cli import params, stage_parser
+from reasonlab.params import Params, ParamsError
 from reasonlab.report import run_notebook, write_index
+
+
+def _raw(P: Params, *key: str) -> list:
+    """The list at ``key`` (e.g. ``paradox``, ``families``) of a paper's raw section of params.yaml."""
+    node = getattr(P, key[0])
+    for i, k in enumerate(key[1:], 2):
+        if not isinstance(node, dict) or k not in node:
+            raise ParamsError(f"params.yaml: {'.'.join(key[:i])}: missing (the report needs it)")
+        node = node[k]
+    return list(node)
+
 
 NOTEBOOK_PARAMS = {
     "base_models": lambda P: {"sample_index": P.report.sample_pid, "models": list(P.models)},
-    "paradox": lambda P: {"families": list(P.paradox.families), "objectives": list(P.paradox.finetune.objectives)},
-    "quant": lambda P: {"reasoners": list(P.quant.reasoners), "bits": list(P.quant.bits)},
+    "paradox": lambda P: {"families": _raw(P, "paradox", "families"),
+                          "objectives": _raw(P, "paradox", "finetune", "objectives")},
+    "quant": lambda P: {"reasoners": _raw(P, "quant", "reasoners"), "bits": _raw(P, "quant", "bits")},
 }
 
 

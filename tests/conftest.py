@@ -14,11 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def smoke_params():
-    """The real config shrunk by the smoke profile (not a fake one)."""
-    from reasonlab.params import parse_params
-    from reasonlab.profiles import compose
+    """The real config shrunk by the smoke profile (not a fake one), every section typed (foundation and papers)."""
+    from reasonlab.profiles import compose, parse_all
 
-    return parse_params(compose("smoke", ROOT / "conf"), "smoke")
+    return parse_all(compose("smoke", ROOT / "conf"), "smoke")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""DVC's view of the code is complete: every stage depends on every package module it imports.
+"""DVC's view of the code is exact: every stage depends on every package module it imports, and on no other.
 
 The import closure of each stage script (and, for a report, of its notebook) is computed from the
 source; a module that no dependency of the stage covers (the file itself or a folder holding it) is
-a module whose change `dvc status` would not see.
+a module whose change `dvc status` would not see, and a code dependency outside the closure is a
+change that re-runs the stage for nothing. In particular the foundation imports no paper's code and
+neither paper imports the other's, so a change to one paper re-runs only that paper's stages.
 """
 
 import ast
@@ -51,6 +53,52 @@ def test_stage_depends_on_every_module_it_imports(name, cmd, deps):
         assert _covered(f, deps), f"{name}: does not depend on {f.relative_to(ROOT)}"
         missing |= {m for m in import_closure(f, SRC) if not _covered(m, deps)}
     assert not missing, f"{name} misses deps: {sorted(str(m.relative_to(ROOT)) for m in missing)}"
+
+
+def _closure(cmd: str, deps: list[str]) -> set[Path]:
+    files = [ROOT / s for s in re.findall(r"python (stages/\w+\.py)", cmd)]
+    files += [ROOT / d for d in deps if d.startswith("notebooks/") and d.endswith(".py")]
+    return set().union(*(import_closure(f, SRC) for f in files))
+
+
+@pytest.mark.parametrize("name, cmd, deps", list(_stages()), ids=[s[0] for s in _stages()])
+def test_stage_depends_on_no_code_it_does_not_import(name, cmd, deps):
+    """A package file or folder in ``deps`` holds a module of the stage's import closure: no spurious re-runs."""
+    closure = {m.relative_to(ROOT).as_posix() for m in _closure(cmd, deps)}
+    extra = [d for d in deps if d.startswith("src/")
+             and not any(m == d or m.startswith(d.rstrip("/") + "/") for m in closure)]
+    assert not extra, f"{name} depends on code it does not import: {extra}"
+
+
+FOUNDATION = {"world", "pretrain", "eval", "report_base_models"}
+PARTS = {"paradox": "src/reasonlab/paradox", "quant": "src/reasonlab/quant"}
+
+
+def _part(name: str) -> str | None:
+    """The paper a stage belongs to (``paradox_*``, ``report_paradox``, ...), or None for the foundation / index."""
+    return next((p for p in PARTS if name.startswith(f"{p}_") or name == f"report_{p}"), None)
+
+
+@pytest.mark.parametrize("name, cmd, deps", list(_stages()), ids=[s[0] for s in _stages()])
+def test_no_stage_depends_on_another_parts_code(name, cmd, deps):
+    """The foundation stages depend on no paper's code, the quant stages on no paradox code and the paradox
+    stages on no quant code (neither in ``deps`` nor in the import closure): a change to one paper's config or
+    code re-runs only that paper's stages. What both papers use lives below both (e.g. reasonlab.rejection)."""
+    part = _part(name)
+    assert part is not None or name in FOUNDATION | {"report_index"}, f"{name}: which part is it?"
+    foreign = [p for other, p in PARTS.items() if other != part]
+    code = deps + [m.relative_to(ROOT).as_posix() for m in _closure(cmd, deps)]
+    bad = sorted({d for d in code for p in foreign if d == p or d.startswith(p + "/")})
+    assert not bad, f"{name} ({part or 'foundation'}) depends on another part's code: {bad}"
+
+
+def test_every_foundation_stage_is_checked_for_paper_code():
+    """The part test above is not vacuous: the foundation stages exist under these names, and each paper has stages."""
+    names = {n for n, _, _ in _stages()}
+    assert FOUNDATION <= names
+    for part in PARTS:
+        assert {n for n in names if _part(n) == part} >= {f"report_{part}"} and \
+            any(n.startswith(f"{part}_") for n in names)
 
 
 def test_closure_sees_transitive_and_relative_imports(tmp_path):

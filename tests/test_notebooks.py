@@ -51,13 +51,17 @@ def test_notebook_is_a_clean_jupytext_percent_notebook(path):
 
 
 @pytest.mark.parametrize("name", sorted(REPORTS))
-def test_parameters_cell_declares_what_the_stage_passes(name, smoke_params):
+def test_parameters_cell_declares_what_the_stage_passes(name):
     """papermill only warns about unknown parameters: every one the report stage injects must be declared."""
     import yaml
 
+    from reasonlab.params import parse_params
+    from reasonlab.profiles import compose
+
     declared = {t.id for node in ast.parse(_parameters_cell(_read(ROOT / "notebooks" / f"{name}.py")).source).body
                 if isinstance(node, ast.Assign) for t in node.targets}
-    passed = set(runpy.run_path(str(ROOT / "stages" / "report.py"))["NOTEBOOK_PARAMS"][name](smoke_params))
+    P = parse_params(compose("smoke", ROOT / "conf"), "smoke")  # what the report stage reads: the foundation's view
+    passed = set(runpy.run_path(str(ROOT / "stages" / "report.py"))["NOTEBOOK_PARAMS"][name](P))
     cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][f"report_{name}"]["cmd"]
     passed |= set(re.findall(r"--input (\w+)=", cmd))  # the input folders, from dvc.yaml
     assert passed | {"out_dir"} <= declared

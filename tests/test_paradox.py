@@ -37,7 +37,7 @@ from reasonlab.paradox.oracle import (  # noqa: E402
     uniform_dialect,
     valid_content,
 )
-from reasonlab.paradox.rejection import fragment_reason, rejection_sample, select_traces  # noqa: E402
+from reasonlab.paradox.rejection import rejection_sample, select_traces  # noqa: E402
 from reasonlab.paradox.reward import (  # noqa: E402
     PoolComposition,
     build_rm_pool,
@@ -47,6 +47,7 @@ from reasonlab.paradox.reward import (  # noqa: E402
     world_sources,
 )
 from reasonlab.paradox.variants import COLUMNS, assert_same_ids, build_variants, variant_examples  # noqa: E402
+from reasonlab.rejection import fragment_reason  # noqa: E402
 from reasonlab.world.dialects import SMALL_DIALECTS, render_solution, render_steps  # noqa: E402
 from reasonlab.world.tasks import tiny_item  # noqa: E402
 from reasonlab.world.tokenizer import prompt_text  # noqa: E402

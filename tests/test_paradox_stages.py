@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from conftest import ROOT, check_kill_and_resume, run_stage  # noqa: E402
+from reasonlab.paradox.config import ParadoxParams  # noqa: E402
 from reasonlab.params import ParamsError, parse_params  # noqa: E402
 from reasonlab.profiles import compose, write_params  # noqa: E402
 
@@ -79,7 +80,7 @@ def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("paradox")
     data = compose("smoke", ROOT / "conf", OVERRIDES)
     write_params(data, root / "params.yaml")
-    P = parse_params(data)
+    P = parse_params(data, cls=ParadoxParams)
     make_world(P.world, P.seed, root / "data" / "world")
     t0 = time.perf_counter()
     for m in (*FAMILIES, "oracle"):
@@ -489,7 +490,7 @@ def test_config_errors_name_the_key(path, value, match):
     if path == "sample.reward_problems":  # the smoke pool has no rft_failed share: use it
         d["paradox"]["reward"]["pool"]["rejected"] = {"small_corrupted": 0.7, "rft_failed": 0.3}
     with pytest.raises(ParamsError, match=match):
-        parse_params(d)
+        parse_params(d, cls=ParadoxParams)
 
 
 def test_cross_section_checks_name_the_key(smoke_world):
@@ -499,12 +500,13 @@ def test_cross_section_checks_name_the_key(smoke_world):
     d = _smoke()
     d["paradox"]["families"] = ["qwen", "mistral"]
     with pytest.raises(ParamsError, match=r"paradox\.families: 'mistral' is not a models entry"):
-        parse_params(d)  # checked whenever params.yaml is read, by every stage
+        parse_params(d, cls=ParadoxParams)  # checked whenever a paradox stage reads params.yaml
     d["paradox"]["families"] = ["qwen", "reasoner_s"]
     with pytest.raises(ParamsError, match=r"paradox\.families: models\.reasoner_s has role 'reasoner'"):
-        parse_params(d)
+        parse_params(d, cls=ParadoxParams)
     with pytest.raises(ParamsError, match=r"paradox\.families .* does not list 'llama'"):
-        parse_params(_smoke()).paradox.model_copy(update={"families": ["qwen"]}).check_family("llama")
+        pc = parse_params(_smoke(), cls=ParadoxParams).paradox
+        pc.model_copy(update={"families": ["qwen"]}).check_family("llama")
     task = open_task(smoke_world)
     with pytest.raises(ParamsError, match=r"paradox\.problems\.rft=10000 exceeds"):
         role_items(task, "rft", 10000, 0)
@@ -525,7 +527,7 @@ def test_grid_commands():
     smoke = grid_commands([1e-3], [8], queue=False, extra=["profile=smoke"])
     assert smoke == ["dvc exp run -n ft-lr1e-03-bs8 -S profile=smoke -S paradox.finetune.train.lr=0.001 "
                      "-S paradox.finetune.train.batch_size=8"]
-    P = parse_params(compose("tiny", ROOT / "conf"))  # every -S key exists in params.yaml
+    P = parse_params(compose("tiny", ROOT / "conf"), cls=ParadoxParams)  # every -S key exists in params.yaml
     assert P.paradox.finetune.train.lr > 0 and P.paradox.finetune.train.batch_size > 0
     with pytest.raises(ValueError, match="--set"):
         grid_commands([1e-3], [8], extra=["profile"])
@@ -538,7 +540,7 @@ def test_finetune_budget_is_the_same_for_every_set():
         return TrainParams(epochs=epochs, batch_size=bs, lr=1e-3).resolve(n).steps
 
     assert steps(10, 1, 8) == 2 and steps(16, 1, 8) == 2 and steps(3, 2.5, 4) == 2
-    P = parse_params(_smoke())
+    P = parse_params(_smoke(), cls=ParadoxParams)
     ft = P.paradox.finetune.train
     cfg = ft.resolve(40)
     assert cfg.steps == 5 and cfg.warmup == int(0.1 * 5) and cfg.batch_size == ft.batch_size and cfg.lr == ft.lr

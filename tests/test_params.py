@@ -2,8 +2,10 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from reasonlab.params import ParamsError, load_params, parse_params
-from reasonlab.profiles import compose
+from reasonlab.paradox.config import ParadoxParams
+from reasonlab.params import Params, ParamsError, parse_params
+from reasonlab.profiles import AllParams, compose, load_all, parse_all
+from reasonlab.quant.config import QuantParams
 
 
 def _tiny():
@@ -12,7 +14,7 @@ def _tiny():
 
 def test_params_yaml_is_the_composed_tiny_profile():
     assert yaml.safe_load((ROOT / "params.yaml").read_text()) == _tiny()
-    load_params(ROOT / "params.yaml")
+    load_all(ROOT / "params.yaml")
 
 
 def test_profiles_change_tracked_values():
@@ -32,44 +34,73 @@ def test_unknown_key_is_named():
     d = _tiny()
     d["world"]["trian_size"] = 5
     with pytest.raises(ParamsError, match=r"world\.trian_size"):
-        parse_params(d)
+        parse_all(d)
 
 
 def test_wrong_type_is_named():
     d = _tiny()
     d["eval"]["k"] = "sixteen"
     with pytest.raises(ParamsError, match=r"eval\.k"):
-        parse_params(d)
+        parse_all(d)
 
 
 def test_out_of_range_is_named():
     d = _tiny()
     d["models"]["llama"]["other_dialect_share"] = 1.5
     with pytest.raises(ParamsError, match=r"models\.llama\.other_dialect_share"):
-        parse_params(d)
+        parse_all(d)
 
 
 def test_per_model_train_override_is_checked():
     d = _tiny()
     d["models"]["oracle"]["train"] = {"lr": -1}
     with pytest.raises(ParamsError, match=r"models\.oracle\.train.*lr"):
-        parse_params(d)
+        parse_all(d)
     d["models"]["oracle"]["train"] = {"stpes": 3}
     with pytest.raises(ParamsError, match=r"stpes"):
-        parse_params(d)
+        parse_all(d)
 
 
 def test_hard_tier_must_exceed_training_steps():
     d = _tiny()
     d["world"]["tiers"]["hard"] = [3, 4]
     with pytest.raises(ParamsError, match="hard"):
-        parse_params(d)
+        parse_all(d)
 
 
 def test_missing_and_corrupt_files_are_named(tmp_path):
     with pytest.raises(ParamsError, match="nope.yaml"):
-        load_params(tmp_path / "nope.yaml")
+        load_all(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("world: [unclosed")
     with pytest.raises(ParamsError, match="bad.yaml"):
-        load_params(bad)
+        load_all(bad)
+
+
+def test_each_part_checks_its_own_section():
+    """The foundation's Params leaves the papers' sections raw; each paper's class checks its own; load_all all."""
+    tiny = _tiny()
+    assert isinstance(parse_params(tiny), Params) and isinstance(parse_params(tiny).paradox, dict)
+    P = parse_all(tiny)
+    assert isinstance(P, ParadoxParams) and isinstance(P, QuantParams)
+    assert P.paradox == parse_params(tiny, cls=ParadoxParams).paradox
+    assert P.quant == parse_params(tiny, cls=QuantParams).quant
+    bad_paradox, bad_quant = _tiny(), _tiny()
+    bad_paradox["paradox"]["finetune"]["train"]["lr"] = -1
+    bad_quant["quant"]["group_size"] = 48  # does not divide the reasoners' widths (a check against `models`)
+    for d, cls, key in ((bad_paradox, ParadoxParams, r"paradox\.finetune\.train\.lr"),
+                        (bad_quant, QuantParams, r"quant\.group_size=48.*models\.reasoner_s\.hidden")):
+        parse_params(d)  # a paper's value does not stop a foundation stage
+        other = QuantParams if cls is ParadoxParams else ParadoxParams
+        parse_params(d, cls=other)  # nor the other paper's stages
+        for c in (cls, AllParams):
+            with pytest.raises(ParamsError, match=key):
+                parse_params(d, cls=c)
+    d = _tiny()
+    d["paradox"]["families"] = ["qwen", "mistral"]
+    with pytest.raises(ParamsError, match=r"paradox\.families: 'mistral' is not a models entry"):
+        parse_all(d)
+    d = _tiny()
+    del d["quant"]
+    with pytest.raises(ParamsError, match=r"quant: Field required"):
+        parse_params(d)  # every section is still required, in every view

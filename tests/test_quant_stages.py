@@ -16,6 +16,7 @@ from conftest import ROOT, run_stage
 from reasonlab.params import ParamsError, parse_params
 from reasonlab.profiles import compose, write_params
 from reasonlab.quant import tables as T
+from reasonlab.quant.config import QuantParams
 from reasonlab.quant.runs import qat_runs
 
 
@@ -29,7 +30,7 @@ def _tiny() -> dict:
 # ----------------------------------------------------------------------------- params
 def test_profiles_compose_and_fit_the_reasoners():
     for profile in ("tiny", "smoke"):
-        qc = parse_params(compose(profile, ROOT / "conf"), profile).quant
+        qc = parse_params(compose(profile, ROOT / "conf"), profile, cls=QuantParams).quant
         assert qc.qat.ablation.bits in qc.bits and len(qc.qat.seeds) >= 2
         assert set(qc.qat.objectives) == {"sft", "kd"} and qc.qat.init == "gptq"
 
@@ -55,7 +56,7 @@ def test_bad_values_name_their_key(edit, key):
     d = _tiny()
     edit(d["quant"])
     with pytest.raises(ParamsError, match=key):
-        parse_params(d)
+        parse_params(d, cls=QuantParams)
 
 
 @pytest.mark.parametrize(
@@ -69,13 +70,13 @@ def test_params_checked_against_models_name_their_key(edit, key):
     d = _tiny()
     edit(d)
     with pytest.raises(ParamsError, match=key):
-        parse_params(d)  # checked whenever params.yaml is read, by every stage
+        parse_params(d, cls=QuantParams)  # checked whenever a quant stage reads params.yaml
     with pytest.raises(ParamsError, match=r"quant\.bits \[4, 3, 2\] does not list 5"):
-        parse_params(_tiny()).quant.check_stage("reasoner_s", 5)
+        parse_params(_tiny(), cls=QuantParams).quant.check_stage("reasoner_s", 5)
 
 
 def test_qat_grid_rq1_everywhere_rq2_at_the_ablation_bits():
-    qc = parse_params(_tiny()).quant
+    qc = parse_params(_tiny(), cls=QuantParams).quant
     ab = qc.qat.ablation
     for reasoner in qc.reasoners:
         for bits in qc.bits:
@@ -306,7 +307,7 @@ def test_dvc_yaml_quant_stages_expand(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     names = set(r.stdout.split())
-    qc = parse_params(compose("smoke", ROOT / "conf")).quant
+    qc = parse_params(compose("smoke", ROOT / "conf"), cls=QuantParams).quant
     expected = {f"quant_traces@{x}" for x in qc.reasoners} | {f"quant_ptq@{x}" for x in qc.reasoners}
     expected |= {f"quant_qat@{x}-{b}" for x in qc.reasoners for b in qc.bits} | {"report_quant"}
     assert expected <= names

@@ -17,8 +17,9 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
-def params(args: argparse.Namespace) -> Params:
-    return load_params(args.params)
+def params(args: argparse.Namespace, cls: type[Params] = Params) -> Params:
+    """The stage's params file as ``cls``: :class:`Params` (the foundation) or a paper's subclass of it."""
+    return load_params(args.params, cls)
 
 
 def stage_wall_s() -> float:

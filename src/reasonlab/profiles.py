@@ -1,10 +1,15 @@
-"""Compose a profile (tiny, smoke, paper) into a params.yaml.
+"""Compose a profile (tiny, smoke, paper) into a params.yaml, and validate a whole params.yaml.
 
 DVC's Hydra integration does the same on ``dvc exp run -S profile=NAME``; this
 module does it for ``dvc repro`` users and for the tests:
 
     python -m reasonlab.profiles smoke            # rewrite ./params.yaml
     python -m reasonlab.profiles paper --out x.yaml
+
+A stage reads only its part of the file (:class:`~reasonlab.params.Params` for the foundation,
+:class:`~reasonlab.paradox.config.ParadoxParams`, :class:`~reasonlab.quant.config.QuantParams`);
+:class:`AllParams` (:func:`parse_all`, :func:`load_all`) checks every section at once, as a composed
+profile is checked before it is written. No stage imports this module, so it may import every part.
 """
 
 from __future__ import annotations
@@ -15,7 +20,28 @@ from pathlib import Path
 
 import yaml
 
-from .params import parse_params
+from .paradox.config import ParadoxConfig, ParadoxParams
+from .params import load_params, parse_params
+from .quant.config import QuantConfig, QuantParams
+
+
+class AllParams(ParadoxParams, QuantParams):
+    """The whole params.yaml: every section typed, every cross-section check of every part (the parts'
+    validators are inherited; the fields are repeated because pydantic takes an inherited field from the
+    first base only, where the other part's section is still a raw mapping)."""
+
+    paradox: ParadoxConfig
+    quant: QuantConfig
+
+
+def parse_all(data: dict, source: str = "params.yaml") -> AllParams:
+    """Validate all of ``data`` (params.yaml's contents); a bad value raises a ``ParamsError`` naming its key."""
+    return parse_params(data, source, AllParams)
+
+
+def load_all(path: str | Path = "params.yaml") -> AllParams:
+    """Validate the whole params file at ``path`` (see :func:`parse_all`)."""
+    return load_params(path, AllParams)
 
 
 def compose(profile: str, conf_dir: str | Path = "conf", overrides: list[str] | None = None) -> dict:
@@ -30,7 +56,7 @@ def compose(profile: str, conf_dir: str | Path = "conf", overrides: list[str] | 
     with initialize_config_dir(config_dir=str(conf_dir), version_base=None):
         cfg = hcompose(config_name="config", overrides=[f"profile={profile}", *(overrides or [])])
     data = OmegaConf.to_container(cfg, resolve=True)
-    parse_params(data, f"profile {profile}")  # validate before anything is written
+    parse_all(data, f"profile {profile}")  # validate every section before anything is written
     return data
 
 

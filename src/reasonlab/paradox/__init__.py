@@ -7,9 +7,11 @@ keeps the small model's own style) removes it.
 
 Library modules (one idea each):
 
-* :mod:`.config`    the typed ``paradox:`` params (torch-free) and the names they use (sets, modes, ...)
+* :mod:`.config`    the typed ``paradox:`` params (torch-free; :class:`~.config.ParadoxParams`, what the paradox
+  stages load) and the names they use (sets, modes, ...)
 * :mod:`.roles`     the disjoint training-pool problems of each role
-* :mod:`.rejection` rejection sampling with a conservative fragment filter
+* :mod:`.rejection` rejection sampling with a conservative fragment filter (:mod:`reasonlab.rejection`,
+  shared with the QAT traces)
 * :mod:`.drafts`    small-model-like drafts with realistic mistakes (tiny world)
 * :mod:`.oracle`    the oracle's prompts, training targets and a verified, retrying runner
 * :mod:`.reward`    a Bradley-Terry reward model over a pool of configurable composition

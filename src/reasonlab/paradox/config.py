@@ -1,11 +1,13 @@
 """Typed ``paradox:`` section of params.yaml (the Quality-Utility Paradox pipeline, paper A).
 
-Importable without torch (``reasonlab.params`` imports it). Every value is checked when
-``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
+Importable without torch. Every value is checked when a paradox stage reads ``params.yaml`` as
+:class:`ParadoxParams` (the foundation's :class:`~reasonlab.params.Params` with this section typed);
+a bad one stops the stage with a message naming its key, e.g.
 ``params.yaml: paradox.finetune.train.lr: Input should be greater than 0`` or
 ``paradox.reward.pool.chosen: shares must sum to 1``. The checks that need the rest of
 params.yaml (the families and the oracle are ``models`` entries) are :meth:`ParadoxConfig.check_models`,
-run by :class:`reasonlab.params.Params`.
+run by :class:`ParadoxParams`. The foundation does not import this module, so a change here re-runs
+only the paradox stages.
 
 Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one drives):
 
@@ -34,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..params import Params
 from ..schema import ArchParams, ParamsError, SampledEval, Strict, TrainParams
 from ..schema import check_unique as _unique
 
@@ -271,3 +274,15 @@ class ParadoxConfig(Strict):
                 raise ValueError(f"paradox.families: models.{f} has role {models[f].role!r}, not 'small'")
         if self.oracle not in models:
             raise ValueError(f"paradox.oracle: {self.oracle!r} is not a models entry (known: {sorted(models)})")
+
+
+class ParadoxParams(Params):
+    """params.yaml as the paradox stages read it: the foundation's sections and the typed ``paradox``
+    section, checked against ``models`` (``load_params(path, ParadoxParams)``)."""
+
+    paradox: ParadoxConfig
+
+    @model_validator(mode="after")
+    def _check_paradox(self):  # not `_check`: that name would replace Params._check
+        self.paradox.check_models(self.models)
+        return self

@@ -24,7 +24,7 @@ import subprocess
 from typing import Iterator, Sequence
 
 from ..params import load_params
-from .config import SETS
+from .config import SETS, ParadoxParams
 from .tables import ORACLE_SETS
 
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", action="store_true",
                     help="print one row per experiment (all commits): Avg@k per set, mean over families")
     a = ap.parse_args(argv)
-    P = load_params(a.params)
+    P = load_params(a.params, ParadoxParams)
     if a.summary:
         out = subprocess.run(["dvc", "exp", "show", "-A", "--json"], capture_output=True, text=True, check=True).stdout
         df = grid_summary(json.loads(out), P.paradox.families)

@@ -35,13 +35,13 @@ from typing import Callable, Mapping, Sequence
 from ..generate import Sample, SamplingConfig, generate
 from ..models.data import sft_example
 from ..models.batching import Example
+from ..rejection import pid_rng
 from ..world.dialects import DIALECT_HABIT, DIALECTS, PARSE_ORDER, SMALL_DIALECTS, render_solution, render_steps
 from ..world.problems import Problem, Quantity, derived_inputs, habit_order, order_by
 from ..world.tasks import Item
 from ..world.verifier import check_step, split_sentences, verify
 from .config import MODES
 from .drafts import DEFAULT_KIND_WEIGHTS, Step, sample_draft, tokenizer_max_number
-from .rejection import pid_rng
 
 ORACLE_DIALECT = "oracle"
 TINY_PROMPTS = {

@@ -1,12 +1,8 @@
 """Rejection sampling (RFT data): sample, filter fragments, verify, keep one correct trace per problem.
 
 For every problem (a task :class:`~reasonlab.world.tasks.Item`) the small model draws ``n`` samples. A conservative
-*fragment filter* first drops generations that are not complete solutions:
-
-* ``unfinished``         cut off by the length limit (no ``<eos>``),
-* ``empty``              nothing but whitespace,
-* ``repeated_sentence``  the same sentence twice (a degenerate loop),
-* ``no_answer``          no answer sentence in any dialect.
+*fragment filter* (:func:`reasonlab.rejection.fragment_reason`, shared with the QAT traces) first drops
+generations that are not complete solutions: ``unfinished``, ``empty``, ``repeated_sentence``, ``no_answer``.
 
 The remaining ("kept") samples are checked by the item (the tiny world's verifier, or the paper
 world's math-verify answer check); a problem is *SLM-solvable* when
@@ -22,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,33 +27,8 @@ import numpy as np
 
 from ..generate import Sample, SamplingConfig, generate
 from ..io import write_json
+from ..rejection import FILTER_REASONS, fragment_reason, pid_rng
 from ..world.tasks import Item
-from ..world.verifier import split_sentences
-
-FILTER_REASONS = ("unfinished", "empty", "repeated_sentence", "no_answer")
-
-
-def pid_rng(seed: int, pid: str, salt: str = "") -> np.random.Generator:
-    """A generator that is a pure function of ``(seed, pid, salt)`` (independent of processing order)."""
-    return np.random.default_rng([int(seed), zlib.crc32(f"{salt}|{pid}".encode())])
-
-
-def fragment_reason(sample: Sample, verdict=None) -> str | None:
-    """Why ``sample`` is a fragment (one of :data:`FILTER_REASONS`), or ``None`` when it is kept.
-
-    ``verdict`` (the sample's check by its item) is only needed for the answer check;
-    the other checks are problem-independent.
-    """
-    if not sample.finished:
-        return "unfinished"
-    sents = split_sentences(sample.text)
-    if not sents:
-        return "empty"
-    if len(set(sents)) < len(sents):
-        return "repeated_sentence"
-    if verdict is not None and not verdict.has_answer:
-        return "no_answer"
-    return None
 
 
 @dataclass(frozen=True)
@@ -205,5 +175,5 @@ def own_samples(res: RejectionResult) -> list[str]:
     return [r["text"] for recs in res.samples.values() for r in recs if r["reason"] is None]
 
 
-__all__ = ["FILTER_REASONS", "RftTrace", "RejectionResult", "failed_samples", "fragment_reason", "load_rft",
-           "own_samples", "pid_rng", "rejection_sample", "save_rft", "select_traces"]
+__all__ = ["RftTrace", "RejectionResult", "failed_samples", "load_rft", "own_samples", "rejection_sample", "save_rft",
+           "select_traces"]

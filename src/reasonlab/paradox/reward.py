@@ -37,6 +37,7 @@ from ..models.losses import bt_loss
 from ..models.batching import pad_batch
 from ..models.train import to_model_device, train
 from ..models.zoo import load_scorer, load_tokenizer, model_source
+from ..rejection import pid_rng
 from ..schema import TrainParams
 from ..world.dialects import SMALL_DIALECTS, render_solution
 from ..world.problems import Problem
@@ -45,7 +46,6 @@ from ..world.verifier import verify
 from .config import MISTAKE_KINDS
 from .drafts import make_draft
 from .oracle import text_dialect
-from .rejection import pid_rng
 
 CLS = "<cls>"
 

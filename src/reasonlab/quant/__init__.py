@@ -2,7 +2,8 @@
 
 Library modules (one idea each):
 
-* :mod:`~reasonlab.quant.config`: the typed ``quant:`` params (torch-free) and the names they use;
+* :mod:`~reasonlab.quant.config`: the typed ``quant:`` params (torch-free; :class:`QuantParams`, what the quant
+  stages load) and the names they use;
 * :mod:`~reasonlab.quant.scheme`: :class:`QuantScheme` and its compressed-tensors config;
 * :mod:`~reasonlab.quant.qparams`: the scales / zero-points attached to a quantized model, loading a
   packed checkpoint unpacked;

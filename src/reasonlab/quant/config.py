@@ -1,9 +1,11 @@
 """Typed ``quant:`` section of params.yaml (the low-bit quantization pipeline, paper B RQ1/RQ2).
 
-Importable without torch (``reasonlab.params`` imports it). Every value is checked when
-``params.yaml`` is read; a bad one stops the stage with a message naming its key, e.g.
-``params.yaml: quant.qat.train.lr: Input should be greater than 0`` or
-``quant.qat.ablation.bits=5 must be one of quant.bits [4, 3, 2]``.
+Importable without torch. Every value is checked when a quant stage reads ``params.yaml`` as
+:class:`QuantParams` (the foundation's :class:`~reasonlab.params.Params` with this section typed and
+:meth:`QuantConfig.check_models` run against ``models``); a bad one stops the stage with a message
+naming its key, e.g. ``params.yaml: quant.qat.train.lr: Input should be greater than 0`` or
+``quant.qat.ablation.bits=5 must be one of quant.bits [4, 3, 2]``. The foundation does not import
+this module, so a change here re-runs only the quant stages.
 
 Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
 
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..params import Params
 from ..schema import TIERS, ParamsError, SampledEval, Strict, Tier, TrainParams
 from ..schema import check_unique as _unique
 
@@ -214,3 +217,15 @@ class QuantConfig(Strict):
                     raise ValueError(
                         f"quant.group_size={self.group_size} does not divide models.{name}.{field}={width}"
                     )
+
+
+class QuantParams(Params):
+    """params.yaml as the quant stages read it: the foundation's sections and the typed ``quant``
+    section, checked against ``models`` (``load_params(path, QuantParams)``)."""
+
+    quant: QuantConfig
+
+    @model_validator(mode="after")
+    def _check_quant(self):  # not `_check`: that name would replace Params._check
+        self.quant.check_models(self.models)
+        return self

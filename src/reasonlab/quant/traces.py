@@ -19,7 +19,7 @@ from ..generate import SamplingConfig, generate
 from ..io import write_text
 from ..models.data import sft_example
 from ..models.batching import Example
-from ..paradox.rejection import fragment_reason, pid_rng
+from ..rejection import fragment_reason, pid_rng
 from ..world.tasks import Item, Task
 from .config import TracesConfig
 
@@ -37,7 +37,7 @@ def sample_traces(model, tokenizer, items: Sequence[Item], tc: TracesConfig,
                   references: Sequence[str | None] | None = None) -> tuple[list[dict], dict]:
     """Sample ``tc.samples_per_problem`` solutions per item and keep the verified-correct ones.
 
-    A sample is kept when it is complete (the fragment filter of rejection sampling: ended with
+    A sample is kept when it is complete (:func:`reasonlab.rejection.fragment_reason`: ended with
     ``<eos>``, not empty, no repeated sentence) and its answer is correct; at most
     ``tc.max_per_problem`` distinct kept texts per problem, chosen under ``(tc.seed, pid)``.
     With ``tc.fallback == "reference"`` a problem without a kept sample contributes its

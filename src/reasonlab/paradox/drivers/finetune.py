@@ -19,14 +19,15 @@ from ...io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_
 from ...models.losses import objective_loss
 from ...models.train import train
 from ...models.zoo import load_lm
-from ...params import Params
 from ...world.tasks import open_task
+from ..config import ParadoxParams
 from ..students import aggregate_students, student_name, students
 from ..variants import load_variants, variant_examples
 
 
-def finetune_family(P: Params, family: str, model_dir: str | Path, world_dir: str | Path, variants_dir: str | Path,
-                    out: str | Path, plots_dir: str | Path, ckpt_root: str | Path = CKPT_ROOT) -> dict:
+def finetune_family(P: ParadoxParams, family: str, model_dir: str | Path, world_dir: str | Path,
+                    variants_dir: str | Path, out: str | Path, plots_dir: str | Path,
+                    ckpt_root: str | Path = CKPT_ROOT) -> dict:
     """Stage ``paradox_finetune@<family>``: train and evaluate every student of ``family``.
 
     Writes ``out/students.json`` (one record per student, and the base model's evaluation) and the

@@ -14,15 +14,14 @@ from ...checkpoint import CKPT_ROOT, Run, digest
 from ...io import setup_threads
 from ...models.train import no_curves, train
 from ...models.zoo import load_lm, save_model_atomic, write_hub_pointer
-from ...params import Params
 from ...world.tasks import open_task
-from ..config import MODES
+from ..config import MODES, ParadoxParams
 from ..drafts import sample_draft, tokenizer_max_number
 from ..oracle import mode_training_examples, model_proposer, oracle_run
 from ..roles import role_items
 
 
-def train_oracle_modes(P: Params, oracle_dir: str | Path, world_dir: str | Path, out: str | Path,
+def train_oracle_modes(P: ParadoxParams, oracle_dir: str | Path, world_dir: str | Path, out: str | Path,
                        live_dir: str | Path | None = None, ckpt_root: str | Path = CKPT_ROOT) -> dict:
     """Stage ``paradox_oracle_modes``: fine-tune the base oracle on its three prompted modes."""
     setup_threads()

@@ -13,8 +13,8 @@ from ...checkpoint import CKPT_ROOT, Run, digest
 from ...io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_json
 from ...models.train import no_curves
 from ...models.zoo import build_scorer, load_tokenizer, save_model_atomic, write_hub_pointer
-from ...params import Params
 from ...world.tasks import open_task
+from ..config import ParadoxParams
 from ..rejection import failed_samples, load_rft
 from ..reward import PoolComposition, build_rm_pool, pairwise_eval, train_reward_model, world_sources
 from ..roles import role_items
@@ -28,7 +28,7 @@ def _merge_failed(sample_dirs: Sequence[Path], name: str) -> dict[str, list[str]
     return out
 
 
-def train_reward(P: Params, world_dir: str | Path, samples_root: str | Path, out: str | Path,
+def train_reward(P: ParadoxParams, world_dir: str | Path, samples_root: str | Path, out: str | Path,
                  live_dir: str | Path | None = None, ckpt_root: str | Path = CKPT_ROOT) -> dict:
     """Stage ``paradox_reward_model``: build the pair pool, train the reward model, save both.
 

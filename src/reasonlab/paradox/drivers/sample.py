@@ -9,13 +9,13 @@ from pathlib import Path
 from ...generate import pick_backend
 from ...io import fresh_tmp_dir, replace_dir, setup_threads
 from ...models.zoo import load_lm
-from ...params import Params
 from ...world.tasks import open_task
+from ..config import ParadoxParams
 from ..rejection import failed_samples, rejection_sample, save_rft
 from ..roles import role_items
 
 
-def sample_family(P: Params, family: str, model_dir: str | Path, world_dir: str | Path, out: str | Path) -> dict:
+def sample_family(P: ParadoxParams, family: str, model_dir: str | Path, world_dir: str | Path, out: str | Path) -> dict:
     """Stage ``paradox_sample@<family>``: ``out/rft.json`` (RFT problems) and ``out/reward.json``
     (reward-role problems, only when ``sample.reward_problems > 0``)."""
     setup_threads()

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from ...io import fresh_tmp_dir, replace_dir, setup_threads, write_json
 from ...models.zoo import load_lm
-from ...params import Params
 from ...world.tasks import open_task
 from ..analysis import analyze_variants
+from ..config import ParadoxParams
 from ..rejection import load_rft, own_samples
 from ..reward import load_reward_model, score, score_summary
 from ..roles import role_items
 from ..variants import load_variants
 
 
-def score_family(P: Params, family: str, model_dir: str | Path, rm_dir: str | Path, world_dir: str | Path,
+def score_family(P: ParadoxParams, family: str, model_dir: str | Path, rm_dir: str | Path, world_dir: str | Path,
                  sample_dir: str | Path, variants_dir: str | Path, out: str | Path) -> dict:
     """Stage ``paradox_score@<family>``: per set the RM score (mean, 95% CI), checker quality, perplexity
     (global, Q1-Q4), token shift and semantic preservation. Writes ``out/analysis.json`` (the full

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from ...io import fresh_tmp_dir, replace_dir, setup_threads
 from ...models.zoo import load_lm, model_source
-from ...params import Params
 from ...world.tasks import open_task
+from ..config import ParadoxParams
 from ..oracle import model_proposer, oracle_run, perfect_oracle
 from ..rejection import load_rft
 from ..roles import role_items
 from ..variants import VariantSets, build_variants, save_variants
 
 
-def make_variants(P: Params, family: str, oracle_dir: str | Path, world_dir: str | Path, sample_dir: str | Path,
+def make_variants(P: ParadoxParams, family: str, oracle_dir: str | Path, world_dir: str | Path, sample_dir: str | Path,
                   out: str | Path) -> dict:
     """Stage ``paradox_variants@<family>``: the five sets (``out/<set>/``, ``datasets``) and ``out/report.json``."""
     setup_threads()

@@ -13,10 +13,11 @@ One module per DVC stage, so a stage depends on (and DVC re-runs it for) only th
 Every model is evaluated the same way (``quant.eval``, the same sampling seed: common random numbers)
 through a plain full-precision copy holding the dequantized weights of the *reloaded checkpoint*.
 
-Threads: :data:`QUANT_THREADS` intra-op thread unless ``OMP_NUM_THREADS`` says otherwise. The quant
-models are tiny (every op is a few microseconds), so a second thread buys little, and on a 2-core
-machine shared with other jobs OpenMP barriers made two threads several times *slower* (AWQ: 57 s
-instead of 0.3 s).
+Threads: :data:`QUANT_THREADS` (``None``: every core, as the other stages) unless ``OMP_NUM_THREADS`` says
+otherwise. Measured on the 2-core machine (``benchmarks/README.md``, issue 22): batched evaluation of the reasoners
+1.39x (reasoner_s) and 1.47x (reasoner_m) faster on 2 threads than on one; the results are identical at 1, 2 and 4
+threads (``tests/test_numerics.py``: GPTQ, AWQ and a QAT run). One thread was the setting while other CPU jobs
+shared the machine: there, OpenMP barriers made two threads several times slower (AWQ: 57 s instead of 0.3 s).
 """
 
-QUANT_THREADS = 1
+QUANT_THREADS: int | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...evaluate import eval_suite, evaluate_suite
 from ...io import fresh_tmp_dir, replace_dir, setup_threads
 from ...models.zoo import load_lm
-from ...params import Params
+from ..config import QuantParams as Params
 from ...world.tasks import open_task
 from ..calib import calibration_texts
 from ..packed import check_reload, dequantized_copy, dir_size_bytes, weights_bytes

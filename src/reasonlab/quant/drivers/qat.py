@@ -15,7 +15,7 @@ from ...evaluate import eval_suite, evaluate_suite
 from ...io import fresh_tmp_dir, replace_dir, setup_threads, write_text
 from ...models.train import train
 from ...models.zoo import load_lm
-from ...params import Params
+from ..config import QuantParams as Params
 from ...world.tasks import open_task
 from ..export import export_qat
 from ..packed import check_reload, dequantized_copy, dir_size_bytes, weights_bytes

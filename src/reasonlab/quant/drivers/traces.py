@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ...io import setup_threads
 from ...models.zoo import load_lm
-from ...params import Params
+from ..config import QuantParams as Params
 from ...world.tasks import open_task
 from ..traces import sample_traces, trace_items, write_traces
 from . import QUANT_THREADS
