@@ -77,7 +77,10 @@ def pack_rows(lengths: Sequence[int], row_len: int) -> list[list[int]]:
     return [sorted(r) for r in rows]
 
 
-ROW_FACTOR = 1.25  # rows 1.25x the longest: ~9% padding on world batches vs ~18% at 1.0, same tokens/s (benchmarks/)
+# Rows 1.5x the batch's longest sequence. World v2 batches of 64 (benchmarks/README.md, issue 22): padding 5% (1.25x:
+# 13-21%) and 1.0-1.2x faster steps (qwen 1.0x, llama 1.18x, the oracle 1.17x, reasoner_s 1.2x); 1.75x and 2.0x no
+# faster (longer rows cost more attention). World v1's shorter problems measured 1.25x best.
+ROW_FACTOR = 1.5
 
 
 def pack(examples: Sequence[Example], pad_id: int, max_len: int, row_factor: float = ROW_FACTOR) -> dict[str, torch.Tensor]:
