@@ -46,7 +46,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
 from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq2_table, load_curves,
-                                    convergence_table, recovery_table, size_table, findings, fmt_mean_sd)
+                                    convergence_table, recovery_table, size_table, findings, fmt_mean_sd,
+                                    MIN_FP)
 
 res = load_results(metrics_dir, reasoners, bits)
 df = results_frame(res)
@@ -203,7 +204,11 @@ display(Markdown(fd.to_markdown(index=False)))
 held = fd[fd.holds == "yes"].finding.tolist()
 part = fd[fd.holds == "partly"].finding.tolist()
 not_ = fd[fd.holds == "no"].finding.tolist()
+untestable = fd[fd.holds == "not testable here"].finding.tolist()
 lines = [f"**Hold** ({len(held)}): " + ("; ".join(held) or "none") + ".",
          f"**Partly** ({len(part)}): " + ("; ".join(part) or "none") + ".",
-         f"**Do not hold** ({len(not_)}): " + ("; ".join(not_) or "none") + "."]
+         f"**Do not hold** ({len(not_)}): " + ("; ".join(not_) or "none") + ".",
+         f"**Not testable here** ({len(untestable)}): " + ("; ".join(untestable) or "none")
+         + f". Precondition of every finding: the FP reasoner's Avg@k (tier mean) reaches {MIN_FP:.0f} points; "
+         "below it FP, PTQ and QAT differ by sampling noise near the floor."]
 display(Markdown("\n\n".join(lines)))

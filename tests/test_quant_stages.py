@@ -196,6 +196,25 @@ def test_findings_react_to_the_numbers(fixed_results):
     assert fd[fd.index.str.contains("converges faster")].item() == "n/a"  # no curves given
 
 
+def test_findings_check_the_capability_precondition(fixed_results):
+    """A reasoner whose FP accuracy is below MIN_FP is left out of every verdict; with none above it, every
+    finding is 'not testable here' (the first world-v2 run: FP 4.4 points). The same numbers scaled up pass."""
+    df = T.results_frame(T.load_results(fixed_results / "metrics"))
+    curves = T.load_curves(fixed_results / "plots")
+    assert T.fp_levels(df) == {"r": pytest.approx(60.0)}
+    assert set(T.findings(df, curves)["holds"]) != {"not testable here"}  # FP 60 meets the precondition
+    floor = df.assign(avg=df.avg * 0.1)  # FP 6 points: the same ranking, near the floor
+    fd = T.findings(floor, curves)
+    assert set(fd["holds"]) == {"not testable here"}
+    assert fd["evidence"].str.contains("FP 6.0").all()
+    assert (T.findings(floor, curves, min_fp=5.0)["holds"] == T.findings(df, curves)["holds"]).all()
+    # two reasoners, one below: its numbers are left out of the verdicts, and the evidence says so
+    other = floor.assign(reasoner="weak")
+    both = T.findings(pd.concat([df, other], ignore_index=True), curves)
+    assert (both["holds"] == T.findings(df, curves)["holds"]).all()
+    assert both["evidence"].str.contains("weak \\(FP 6.0\\)").all()
+
+
 # ----------------------------------------------------------------------------- stages end to end
 STAGES = ROOT / "stages"
 

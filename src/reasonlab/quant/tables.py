@@ -320,9 +320,48 @@ def _verdict(flags: Sequence[bool]) -> str:
     return "yes" if all(flags) else "partly" if any(flags) else "no"
 
 
+MIN_FP = 20.0
+"""The capability precondition of every quant finding: the full-precision reasoner's Avg@k (tier mean, points)
+must reach it. Below it the reasoner sits near the floor (world v2's first run: FP 4.4 points, the base models
+3-9), where PTQ, QAT and FP differ by a point or two of sampling noise and a verdict would read noise."""
+
+
+def fp_levels(df: pd.DataFrame) -> dict[str, float]:
+    """Each reasoner's full-precision Avg@k (tier mean, points)."""
+    return {r: 100 * float(s.loc[s.method == "FP", "avg"].iloc[0])
+            for r, s in df.groupby("reasoner", sort=False) if (s.method == "FP").any()}
+
+
 def findings(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, collapse_share: float = 0.5,
-             recover_share: float = 0.5) -> pd.DataFrame:
-    """Which of paper B's findings hold here, computed from the results (nothing hard-coded).
+             recover_share: float = 0.5, min_fp: float = MIN_FP) -> pd.DataFrame:
+    """Paper B's findings with the capability precondition (:data:`MIN_FP`) checked first.
+
+    Reasoners whose FP Avg@k is below ``min_fp`` are left out of every verdict (the evidence says so, with their
+    FP level); when no reasoner meets it, every finding is ``not testable here``. Otherwise as
+    :func:`findings_unchecked`.
+    """
+    levels = fp_levels(df)
+    weak = {r: v for r, v in levels.items() if v < min_fp}
+    if not weak:
+        return findings_unchecked(df, curves, collapse_share=collapse_share, recover_share=recover_share)
+    note = (f"precondition FP Avg@k >= {min_fp:.0f} not met by "
+            + ", ".join(f"{r} (FP {v:.1f})" for r, v in weak.items()))
+    kept = df[~df.reasoner.isin(list(weak))]
+    if kept.empty or (kept.method == "FP").sum() == 0:
+        out = findings_unchecked(df, curves, collapse_share=collapse_share, recover_share=recover_share)
+        out["holds"] = "not testable here"
+        out["evidence"] = note + ". Numbers, for the record only: " + out["evidence"]
+        return out
+    kept_curves = curves[~curves.reasoner.isin(list(weak))] if curves is not None and "reasoner" in curves else curves
+    out = findings_unchecked(kept, kept_curves, collapse_share=collapse_share, recover_share=recover_share)
+    out["evidence"] = out["evidence"] + f" ({note}: left out)"
+    return out
+
+
+def findings_unchecked(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, collapse_share: float = 0.5,
+                       recover_share: float = 0.5) -> pd.DataFrame:
+    """Which of paper B's findings hold here, computed from the results (nothing hard-coded), without the
+    capability precondition (:func:`findings` checks it).
 
     Columns ``finding`` (the paper's claim), ``evidence`` (the numbers, points) and ``holds``:
     ``yes`` (in every block it applies to), ``partly`` (in some), ``no`` (in none) or ``n/a``
