@@ -129,9 +129,8 @@ def test_quant_ptq_and_qat_are_identical_at_1_and_2_threads(smoke_params, smoke_
     for n in (1, 2):
         torch.set_num_threads(n)
         fp = build_model(spec, tok, 0)
-        row = [_logits_hash(run_ptq(build_model(spec, tok, 0), tok, m, scheme, texts, 64, seed=0), ids)
-               for m in ("gptq", "awq")]
-        gptq = run_ptq(build_model(spec, tok, 0), tok, "gptq", scheme, texts, 64, seed=0)
+        gptq, awq = (run_ptq(build_model(spec, tok, 0), tok, m, scheme, texts, 64, seed=0) for m in ("gptq", "awq"))
+        row = [_logits_hash(gptq, ids), _logits_hash(awq, ids)]
         student = prepare_qat(build_model(spec, tok, 0), scheme, "ptq", ptq_model=gptq)
         train(student, exs[:32], cfg, pad_id=tok.pad_token_id, seed=0, loss_fn=objective_loss("kd", smoke_params.quant.qat.kd),
               teacher=fp)

@@ -9,7 +9,7 @@ overrides merged with ``pretrain``).
 use and keeps each paper's section (``quant``, ``paradox``) as a raw mapping, so this module imports
 no paper code and a change to a paper's config re-runs none of the foundation stages. Each paper
 types its own section in a subclass (:class:`reasonlab.paradox.config.ParadoxParams`,
-:class:`reasonlab.quant.config.QuantParams`), with its checks against ``models``; its stages load
+:class:`reasonlab.quant.config.QuantParams`), whose ``check_models`` against ``models`` runs here; its stages load
 that class (``load_params(path, ParadoxParams)``). :func:`reasonlab.profiles.load_all` validates
 the whole file (every section, every cross-section check).
 """
@@ -119,6 +119,9 @@ class Params(Strict):
                 TrainParams(**merged)
             except ValidationError as e:
                 raise ValueError(f"models.{name}.train: {_fmt(e)}") from None
+        for section in (self.quant, self.paradox):  # a paper's section, once its subclass types it
+            if hasattr(section, "check_models"):
+                section.check_models(self.models)
         return self
 
     def train_params(self, model: str) -> TrainParams:

@@ -277,12 +277,7 @@ class ParadoxConfig(Strict):
 
 
 class ParadoxParams(Params):
-    """params.yaml as the paradox stages read it: the foundation's sections and the typed ``paradox``
-    section, checked against ``models`` (``load_params(path, ParadoxParams)``)."""
+    """params.yaml as the paradox stages read it: the foundation's sections and the typed ``paradox`` section, which
+    :class:`~reasonlab.params.Params` checks against ``models`` (``load_params(path, ParadoxParams)``)."""
 
     paradox: ParadoxConfig
-
-    @model_validator(mode="after")
-    def _check_paradox(self):  # not `_check`: that name would replace Params._check
-        self.paradox.check_models(self.models)
-        return self

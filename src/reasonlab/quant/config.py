@@ -220,12 +220,7 @@ class QuantConfig(Strict):
 
 
 class QuantParams(Params):
-    """params.yaml as the quant stages read it: the foundation's sections and the typed ``quant``
-    section, checked against ``models`` (``load_params(path, QuantParams)``)."""
+    """params.yaml as the quant stages read it: the foundation's sections and the typed ``quant`` section, which
+    :class:`~reasonlab.params.Params` checks against ``models`` (``load_params(path, QuantParams)``)."""
 
     quant: QuantConfig
-
-    @model_validator(mode="after")
-    def _check_quant(self):  # not `_check`: that name would replace Params._check
-        self.quant.check_models(self.models)
-        return self
