@@ -99,6 +99,7 @@ def main() -> None:
         with torch.no_grad():
             total, n, _, _ = batch_loss(m, exs)
         return float(total) / n
+
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     head = {"model": a.model, "overrides": overrides, "non_embedding_params": n_non_embedding_params(model),

@@ -245,10 +245,15 @@ def pipelines(tmp_path_factory):
             "standins": (standins, env)}
 
 
+def _waits_for_runs(item) -> bool:
+    """Whether test ``item`` needs the end-to-end runs (the ``pipelines`` fixture, directly or not)."""
+    return "pipelines" in getattr(item, "fixturenames", ())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _start_end_to_end_runs(request):
     """Start the background runs at the beginning of the session when a selected test needs them."""
-    if any("pipelines" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    if any(map(_waits_for_runs, request.session.items)):
         request.getfixturevalue("pipelines")
 
 
@@ -257,5 +262,5 @@ def pytest_collection_modifyitems(session, config, items):
     have the CI box's 2 cores to themselves, and every other test runs after them, alone. A test run beside them
     makes torch's threads thrash (measured: the paradox stages' fixture took 697 s beside the runs, 94 s after
     them; the whole suite 20.0 min with these tests last, 16.7 min in file order). Relative order is kept."""
-    waits = [it for it in items if "pipelines" in getattr(it, "fixturenames", ())]
+    waits = [it for it in items if _waits_for_runs(it)]
     items[:] = waits + [it for it in items if it not in waits]
