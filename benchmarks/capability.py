@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reasonlab.evaluate import probe_accuracy
 from reasonlab.generate import SamplingConfig, generate
 from reasonlab.io import setup_threads
 from reasonlab.models.batching import Example
@@ -102,13 +103,6 @@ def main() -> None:
     seen = task.train_items(range(a.probe_n))  # problems of the pretraining pool: the generalisation gap
     val_examples, _ = pretrain_examples(load_split(world, "validation").select(range(a.probe_n)), tok, spec.dialect,
                                         spec.other_dialect_share, P.seed, a.model)
-    batch_loss = lm_batch_loss(ce_loss, tok.pad_token_id, cfg.max_len)
-
-    def mean_loss(m, exs) -> float:
-        with torch.no_grad():
-            total, n, _, _ = batch_loss(m, exs)
-        return float(total) / n
-
     # the tokens that carry the reasoning: people's names and numbers (the rest is the dialect's wording)
     vocab = tok.get_vocab()
     content = torch.tensor(sorted(i for w, i in vocab.items() if w in NAMES or w.isdigit()))
@@ -116,13 +110,15 @@ def main() -> None:
     def content_ce(logits, targets, teacher_logits=None):
         return ce_loss(logits, targets) * torch.isin(targets, content)
 
+    all_loss = lm_batch_loss(ce_loss, tok.pad_token_id, cfg.max_len)
     content_loss = lm_batch_loss(content_ce, tok.pad_token_id, cfg.max_len)
     n_content = sum(int(torch.isin(torch.tensor(e.target_ids), content).sum()) for e in val_examples)
 
-    def mean_content_loss(m) -> float:
+    def mean_loss(m, exs, batch_loss=all_loss, n=None) -> float:
+        """Summed loss over ``exs`` per target token (or per ``n`` tokens: the content tokens)."""
         with torch.no_grad():
-            total, _, _, _ = content_loss(m, val_examples)
-        return float(total) / n_content
+            total, n_targets, _, _ = batch_loss(m, exs)
+        return float(total) / (n or n_targets)
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +131,9 @@ def main() -> None:
     def on_log(step, m):
         r = {"step": step, "wall_s": round(time.perf_counter() - t0, 1),
              **probe(m, tok, items, P.eval.max_new_tokens),
-             "train_acc": probe(m, tok, seen, P.eval.max_new_tokens)["acc"],
-             "val_loss": mean_loss(m, val_examples), "val_content_loss": mean_content_loss(m),
+             "train_acc": probe_accuracy(m, tok, seen, max_new_tokens=P.eval.max_new_tokens),
+             "val_loss": mean_loss(m, val_examples),
+             "val_content_loss": mean_loss(m, val_examples, content_loss, n_content),
              "train_loss": mean_loss(m, examples[:a.probe_n])}
         with open(out, "a") as f:
             f.write(json.dumps(r) + "\n")
