@@ -30,7 +30,7 @@ def _stage_like(tmp_path, **env) -> str:
 
 
 def test_a_stage_process_reports_the_pinned_capability(tmp_path):
-    assert _stage_like(tmp_path).startswith("numerics avx2 (ATen AVX2, MKL_CBWR=AVX2,")
+    assert _stage_like(tmp_path).startswith("numerics avx2 (ATen AVX2, MKL_CBWR=AVX2,STRICT,")
 
 
 def test_the_switch_changes_the_code_path(tmp_path):

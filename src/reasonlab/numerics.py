@@ -5,7 +5,9 @@ AVX2 path, and the tiny world's chaotic trainings turn the last bit of differenc
 Forcing one code path everywhere gives the same bits on both (measured with ``../shared/tools/xcpu_probe.py``,
 see the README section "Reproducing bit for bit"):
 
-* ``MKL_CBWR=AVX2``            MKL's conditional numerical reproducibility, AVX2 branch;
+* ``MKL_CBWR=AVX2,STRICT``     MKL's conditional numerical reproducibility, AVX2 branch, strict mode: without
+                               STRICT an AVX-512 Intel Xeon gave other bits at 1 thread than at 2 and 4
+                               (``../shared/tools/xcpu_probe.py``, 2026-12-02); with it, the same at 1, 2, 4;
 * ``ATEN_CPU_CAPABILITY=avx2`` ATen's vectorised kernels (softmax, norms, AdamW, reductions) at AVX2;
 * ``ONEDNN_MAX_CPU_ISA=AVX2``  oneDNN's ISA cap (a precaution: no kernel this package runs was seen to use it).
 
@@ -27,7 +29,7 @@ from collections.abc import MutableMapping
 
 SWITCH = "REASONLAB_NUMERICS"
 MODES: dict[str, dict[str, str]] = {
-    "avx2": {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "avx2": {"MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "compatible": {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
     "native": {},
 }
@@ -64,7 +66,7 @@ def state() -> dict[str, str]:
 
 
 def describe() -> str:
-    """One line for a stage's log: ``numerics avx2 (ATen AVX2, MKL_CBWR=AVX2, 2 threads)``."""
+    """One line for a stage's log: ``numerics avx2 (ATen AVX2, MKL_CBWR=AVX2,STRICT, 2 threads)``."""
     s = state()
     return f"numerics {s['mode']} (ATen {s['cpu_capability']}, MKL_CBWR={s['MKL_CBWR'] or 'unset'}, {s['threads']} threads)"
 
