@@ -32,8 +32,6 @@ STAGES = ROOT / "stages"
 FAMILIES = ("qwen", "llama", "deepseek")
 OVERRIDES = [
     "pretrain.steps=300", "pretrain.lr=0.01", "pretrain.ckpt_every=1000", "models.oracle.train.steps=30",
-    # the families carry their own `train` (the recipe; smoke shrinks it), which wins over `pretrain`
-    *(f"models.{f}.train.{k}={v}" for f in FAMILIES for k, v in (("steps", 300), ("ckpt_every", 1000))),
     "paradox.problems.rft=64", "paradox.sample.reward_problems=24",
     "paradox.reward.pool.rejected={small_corrupted: 0.5, oracle_corrupted: 0.2, rft_failed: 0.3}",
     # checkpoints often enough that the kill/resume test can stop a training between two of them
