@@ -248,9 +248,24 @@ if not made.empty:
 om = read(Path(metrics_dir) / "oracle_modes.json")
 if om and "held_out" in om:
     ho = om["held_out"]
-    display(Markdown(f"Oracle modes: {om.get('n_examples')} training examples, {om.get('steps')} steps; first-try verified "
-                     "pass rate on held-out drafts: " + ", ".join(f"{m} {100 * ho[m]['pass_rate']:.0f}%"
-                                                               for m in ("synth", "refine", "style") if m in ho)))
+    display(Markdown(f"Oracle modes: {om.get('n_examples')} training examples, {om.get('steps')} steps, on "
+                     f"{ho.get('n')} held-out problems with fresh drafts (verified: right answer, every step valid; "
+                     "style: also in the draft's dialect)."))
+    rows = []
+    for m in ("synth", "refine", "style"):
+        if m not in ho:
+            continue
+        r = ho[m]
+        row = {"mode": m, "first try (%)": 100 * r["pass_rate"]}
+        if "pass_ci" in r:  # runs before the interval and the retries were recorded have the first try only
+            row["95% CI"] = f"[{100 * r['pass_ci'][0]:.0f}, {100 * r['pass_ci'][1]:.0f}]"
+            row[f"after {r['max_retries']} retries (%)"] = 100 * r["retried_pass_rate"]
+            row.update({f"draft {k} (%)": 100 * v["pass_rate"] for k, v in r["by_kind"].items()})
+            row.update({f"{k} steps (%)": 100 * v["pass_rate"] for k, v in r["by_steps"].items()})
+        rows.append(row)
+    modes_df = pd.DataFrame(rows)
+    save_table(modes_df, out_dir, "oracle_modes_held_out")
+    display(Markdown(modes_df.to_markdown(index=False, floatfmt=".0f")))
 
 # %% [markdown]
 # ## The reward model

@@ -240,6 +240,34 @@ def test_oracle_run_retries_then_keeps_only_verified_outputs(problems):
         oracle_run(perfect_oracle, "rewrite", its)
 
 
+
+def test_held_out_eval_first_try_retries_and_breakdowns(problems):
+    from reasonlab.paradox.drivers.oracle_modes import held_out_eval
+
+    ps = [p for p in problems if p.steps >= 2][:8]
+    its = [tiny_item(p) for p in ps]
+    rng = np.random.default_rng(0)
+    kinds = ["correct", "arithmetic"] * 4
+    drafts = [make_draft(p, "qwen", k, rng) or make_draft(p, "qwen", "skip", rng) for p, k in zip(ps, kinds)]
+
+    def flaky(mode, items, ds, attempt):  # the 'arithmetic'-kind drafts fail on the first try only
+        outs = perfect_oracle(mode, items, ds, attempt)
+        bad = {its[i].pid for i, d in enumerate(drafts) if d.kind != "correct"}
+        return [o if attempt > 0 or it.pid not in bad else "garbage ." for o, it in zip(outs, items)]
+
+    r = held_out_eval(flaky, "refine", its, drafts, max_retries=1)
+    n_bad = sum(d.kind != "correct" for d in drafts)
+    assert r["n"] == 8 and r["pass_rate"] == (8 - n_bad) / 8 and r["retried_pass_rate"] == 1.0
+    assert r["by_kind"]["correct"]["pass_rate"] == 1.0
+    assert all(v["pass_rate"] == 0.0 for k, v in r["by_kind"].items() if k != "correct")
+    assert sum(v["n"] for v in r["by_kind"].values()) == sum(v["n"] for v in r["by_steps"].values()) == 8
+    lo, hi = r["pass_ci"]
+    assert lo < r["pass_rate"] < hi
+    # without retries the sampled second chance is gone; synth takes no drafts and has no kinds
+    assert held_out_eval(flaky, "refine", its, drafts, max_retries=0)["retried_pass_rate"] == r["pass_rate"]
+    s = held_out_eval(perfect_oracle, "synth", its, None, max_retries=0)
+    assert s["pass_rate"] == 1.0 and s["by_kind"] == {}
+
 def test_prompts_tiny_and_paper(tok, smoke_params):
     assert oracle_prompt("refine", "P", "D") == "<bos> <refine> P <draft> D <sol>"
     assert oracle_prompt("synth", "P") == "<bos> <synth> P <sol>"
