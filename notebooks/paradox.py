@@ -245,6 +245,30 @@ if not made.empty:
     if (made["oracle"] == "perfect").any():
         display(Markdown("*oracle = perfect*: the refined, synthesized and style-aligned sets are the world's exact "
                          "targets (an ideal oracle, `paradox.oracle_run.proposer: perfect`), not outputs of `models/oracle_modes`."))
+faith = []
+for f in families:
+    v = read(Path(metrics_dir) / "variants" / f"{f}.json")
+    fa = (v or {}).get("faithfulness")
+    if not fa:  # runs before faithfulness was recorded, or the paper world (no step parser)
+        continue
+    for m in ("refine", "style", "synth"):
+        r = fa.get(m)
+        if not r or not r["n"]:
+            continue
+        faith.append({"family": f, "mode": m, "verified outputs": r["n"],
+                      "Kendall tau vs draft order": r["kendall_tau"], "same order (%)": None if r["same_order_share"] is None else 100 * r["same_order_share"],
+                      "token edit distance / draft length": r["token_edit_distance"],
+                      "in the draft's dialect (%)": 100 * r["draft_dialect_share"],
+                      "dialects": ", ".join(f"{d} {100 * x:.0f}%" for d, x in r["dialects"].items()),
+                      "refined differs from synth (%)": None if fa["refined_differs_share"] is None else 100 * fa["refined_differs_share"]})
+faith_df = pd.DataFrame(faith)
+if not faith_df.empty:
+    save_table(faith_df, out_dir, "oracle_faithfulness")
+    display(Markdown("**Faithfulness of the oracle's verified outputs to the drafts they rewrite** (the family's "
+                     "SLM-RFT trace; every problem where the mode verified, also those dropped for another mode). "
+                     "Refine and style should keep the draft's order (tau 1); style also its dialect; synth owes the "
+                     "draft nothing. If refined equalled synthesized on most problems, the two oracle sets would be "
+                     "one.\n\n" + faith_df.to_markdown(index=False, floatfmt=".2f")))
 om = read(Path(metrics_dir) / "oracle_modes.json")
 if om and "held_out" in om:
     ho = om["held_out"]

@@ -268,6 +268,39 @@ def test_held_out_eval_first_try_retries_and_breakdowns(problems):
     s = held_out_eval(perfect_oracle, "synth", its, None, max_retries=0)
     assert s["pass_rate"] == 1.0 and s["by_kind"] == {}
 
+
+def test_faithfulness_of_repairs_and_synthesis_to_their_drafts(problems):
+    from reasonlab.paradox.faithfulness import faithfulness, kendall_tau, step_order, token_edit_distance
+    from reasonlab.world.problems import valid_orders
+
+    assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0 and kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
+    assert kendall_tau(["a", "b"], ["b", "x"]) is None and kendall_tau(["a", "c", "b"], ["a", "b", "c"]) == pytest.approx(1 / 3)
+    assert token_edit_distance("a b c", "a b c") == 0 and token_edit_distance("a b c", "a x c d") == 2
+    assert token_edit_distance("", "a b") == 2
+    # problems with two valid orders: a draft in another than the oracle's, refined, style-aligned, synthesized
+    ps = [p for p in problems if len(valid_orders(p)) > 1][:6]
+    assert len(ps) >= 3
+    drafts, outs = {}, {"synth": {}, "refine": {}, "style": {}}
+    for p in ps:
+        own = step_order(p, render_solution(p, "oracle"))  # the oracle's habit
+        other = next(o for o in valid_orders(p) if list(o) != own)
+        steps = [(q, *q.operands(p.values), q.value) for q in sorted(p.derived, key=lambda q: other.index(q.name))]
+        drafts[p.pid] = render_steps(p, "qwen", steps, p.answer)
+        assert step_order(p, drafts[p.pid]) == list(other)
+        for m in ("refine", "style"):
+            outs[m][p.pid] = oracle_target(m, p, drafts[p.pid])
+        outs["synth"][p.pid] = render_solution(p, "oracle")
+    f = faithfulness({p.pid: p for p in ps}, outs, drafts)
+    assert f["style"]["kendall_tau"] == 1.0 and f["style"]["same_order_share"] == 1.0
+    assert f["style"]["token_edit_distance"] == 0.0 and f["style"]["draft_dialect_share"] == 1.0
+    assert f["refine"]["kendall_tau"] == 1.0 and f["refine"]["dialects"] == {"oracle": 1.0}
+    assert f["refine"]["draft_dialect_share"] == 0.0 and f["refine"]["token_edit_distance"] > 0
+    assert f["synth"]["kendall_tau"] < 1.0 and f["synth"]["same_order_share"] < 1.0  # the oracle's own order
+    assert f["refined_differs_share"] == 1.0 and f["n_refined_and_synth"] == len(ps)
+    same = faithfulness({p.pid: p for p in ps}, {"refine": outs["synth"], "synth": outs["synth"]}, drafts)
+    assert same["refined_differs_share"] == 0.0  # refinement that is only synthesis is caught
+    assert faithfulness({}, {"refine": {}}, {})["refined_differs_share"] is None
+
 def test_prompts_tiny_and_paper(tok, smoke_params):
     assert oracle_prompt("refine", "P", "D") == "<bos> <refine> P <draft> D <sol>"
     assert oracle_prompt("synth", "P") == "<bos> <synth> P <sol>"

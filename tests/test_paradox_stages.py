@@ -116,8 +116,18 @@ def test_stages_write_their_outputs(repo):
         assert s["reward"]["n_problems"] == 24
         sc = _json(root / f"metrics/paradox/score/{f}.json")
         ft = _json(root / f"metrics/paradox/finetune/{f}.json")
-        assert sc["n_ids"] == ft["n_ids"] == _json(root / f"metrics/paradox/variants/{f}.json")["n_ids"]
+        v = _json(root / f"metrics/paradox/variants/{f}.json")
+        assert sc["n_ids"] == ft["n_ids"] == v["n_ids"]
         assert set(ft["base"]) == {"avg", "easy", "medium"}
+        fa = v["faithfulness"]  # the smoke oracle is the exact one: style keeps the draft's dialect, refine its own
+        assert set(fa) >= {"synth", "refine", "style", "refined_differs_share"}
+        if fa["style"]["n_tau"]:
+            assert -1.0 <= fa["style"]["kendall_tau"] <= 1.0 and fa["style"]["kendall_tau"] > 0  # order mostly kept
+        if fa["style"]["n"]:
+            assert fa["style"]["draft_dialect_share"] == 1.0 and fa["refine"]["dialects"] == {"oracle": 1.0}
+    ho = m["held_out"]["refine"]
+    assert ho["n"] == P.paradox.oracle_modes.eval_problems and sum(k["n"] for k in ho["by_kind"].values()) == ho["n"]
+    assert ho["retried_pass_rate"] >= ho["pass_rate"] and ho["max_retries"] == P.paradox.oracle_run.max_retries
     print("\nstage wall times (s):", {k: round(v, 1) for k, v in TIMES.items()})
 
 

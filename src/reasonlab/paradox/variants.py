@@ -46,6 +46,8 @@ class VariantSets:
     sets: dict[str, Dataset]
     pids: list[str]
     report: dict = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """mode -> pid -> every verified oracle output, also of problems dropped for another mode (not saved)."""
 
 
 def build_variants(rft: RejectionResult, problems: Sequence[Item], oracle: OracleCall) -> VariantSets:
@@ -100,7 +102,7 @@ def build_variants(rft: RejectionResult, problems: Sequence[Item], oracle: Oracl
     by_mode = {m: dict(Counter(r[m] for r in dropped.values() if m in r)) for m in MODES}
     report = {"n_solvable": len(solvable), "n_kept": len(keep), "n_dropped": len(dropped), "dropped": dropped,
               "dropped_by_mode": by_mode, "oracle": oracle_stats}
-    vs = VariantSets(sets, keep, report)
+    vs = VariantSets(sets, keep, report, outputs)
     assert_same_ids(vs.sets)
     return vs
 

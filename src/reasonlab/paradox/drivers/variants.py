@@ -11,6 +11,7 @@ from ...io import fresh_tmp_dir, replace_dir, setup_threads
 from ...models.zoo import load_lm, model_source
 from ...world.tasks import open_task
 from ..config import ParadoxParams
+from ..faithfulness import faithfulness
 from ..oracle import model_proposer, oracle_run, perfect_oracle
 from ..rejection import load_rft
 from ..roles import role_items
@@ -38,6 +39,10 @@ def make_variants(P: ParadoxParams, family: str, oracle_dir: str | Path, world_d
     t0 = time.perf_counter()
     vs = build_variants(rft, items, partial(oracle_run, proposer, max_retries=orc.max_retries))
     r = vs.report
+    faithful = None
+    if all(it.problem is not None for it in items):  # tiny world: the steps and dialects can be parsed
+        by_pid = {it.pid: it.problem for it in items}
+        faithful = faithfulness(by_pid, vs.outputs, {pid: t.text for pid, t in rft.traces.items()})
     not_testable = None
     if len(vs.pids) < pc.problems.min_ids:
         # the paradox is not testable for this family: its sets go on empty (no student is trained on a
@@ -55,4 +60,5 @@ def make_variants(P: ParadoxParams, family: str, oracle_dir: str | Path, world_d
             "kept_fraction": r["n_kept"] / r["n_solvable"] if r["n_solvable"] else 0.0,
             "dropped_by_mode": r["dropped_by_mode"],
             "oracle": {m: {k: s[k] for k in ("pass_rate", "first_try_pass_rate", "attempts")} for m, s in r["oracle"].items()},
+            "faithfulness": faithful,
             "wall_s": time.perf_counter() - t0}
