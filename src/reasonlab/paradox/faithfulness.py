@@ -38,7 +38,8 @@ def step_order(problem: Problem, text: str) -> list[str]:
 
 def kendall_tau(a: list[str], b: list[str]) -> float | None:
     """Kendall's tau between two orders over the items both contain (``None`` if fewer than two)."""
-    common = [x for x in a if x in set(b)]
+    in_b = set(b)
+    common = [x for x in a if x in in_b]
     if len(common) < 2:
         return None
     rank_b = {x: i for i, x in enumerate(b)}
@@ -70,7 +71,7 @@ def mode_faithfulness(problems: Mapping[str, Problem], outputs: Mapping[str, str
         t = kendall_tau(oo, do)
         if t is not None:
             taus.append(t)
-            same.append([x for x in oo if x in set(do)] == [x for x in do if x in set(oo)])
+            same.append(t == 1.0)  # tau is 1 exactly when every common pair keeps the draft's order
         dist.append(token_edit_distance(out, d) / max(1, len(d.split())))
         ud = uniform_dialect(p, out) or "mixed"
         dial[ud] += 1

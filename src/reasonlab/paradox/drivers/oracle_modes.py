@@ -32,8 +32,8 @@ def held_out_eval(proposer: Proposer, mode: str, items: list[Item], drafts: list
     texts = None if drafts is None else [d.text for d in drafts]
     r = oracle_run(proposer, mode, items, texts, max_retries=max_retries)
     n = len(items)
-    first = round(r.stats["first_try_pass_rate"] * n)
     passed_first = {p for p, a in r.attempts.items() if a == 1 and p in r.outputs}
+    first = len(passed_first)
     by_kind: dict[str, list[bool]] = {}
     by_steps: dict[int, list[bool]] = {}
     for i, it in enumerate(items):
