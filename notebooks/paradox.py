@@ -224,6 +224,13 @@ else:
 # ## How the sets were made
 
 # %%
+def show_table(df, name, intro, floatfmt):
+    """Save ``df`` as table ``name`` and show it under ``intro`` (nothing when it is empty)."""
+    if not df.empty:
+        save_table(df, out_dir, name)
+        display(Markdown(intro + "\n\n" + df.to_markdown(index=False, floatfmt=floatfmt)))
+
+
 def read(p):
     p = Path(p)
     return json.loads(p.read_text()) if p.exists() else None
@@ -261,14 +268,25 @@ for f in families:
                       "in the draft's dialect (%)": 100 * r["draft_dialect_share"],
                       "dialects": ", ".join(f"{d} {100 * x:.0f}%" for d, x in r["dialects"].items()),
                       "refined differs from synth (%)": None if fa["refined_differs_share"] is None else 100 * fa["refined_differs_share"]})
-faith_df = pd.DataFrame(faith)
-if not faith_df.empty:
-    save_table(faith_df, out_dir, "oracle_faithfulness")
-    display(Markdown("**Faithfulness of the oracle's verified outputs to the drafts they rewrite** (the family's "
-                     "SLM-RFT trace; every problem where the mode verified, also those dropped for another mode). "
-                     "Refine and style should keep the draft's order (tau 1); style also its dialect; synth owes the "
-                     "draft nothing. If refined equalled synthesized on most problems, the two oracle sets would be "
-                     "one.\n\n" + faith_df.to_markdown(index=False, floatfmt=".2f")))
+show_table(pd.DataFrame(faith), "oracle_faithfulness",
+           "**Faithfulness of the oracle's verified outputs to the drafts they rewrite** (the family's SLM-RFT "
+           "trace; every problem where the mode verified, also those dropped for another mode). Refine and style "
+           "should keep the draft's order (tau 1); style also its dialect; synth owes the draft nothing. If refined "
+           "equalled synthesized on most problems, the two oracle sets would be one.", ".2f")
+flaws = []
+for f in families:
+    r = (score.get(f) or {}).get("rft_traces")
+    if not r or not r["n_correct"]:  # runs before the flaws were recorded, or no solvable problem
+        continue
+    flaws.append({"family": f, "RFT traces (right answer)": r["n_correct"],
+                  "with an invalid step (%)": 100 * r["flawed_share"],
+                  **{f"{k} (%)": 100 * v for k, v in r["by_kind"].items()}})
+show_table(pd.DataFrame(flaws), "rft_flaws",
+           "**Flaws behind right answers**: every chosen SLM-RFT trace (one per solvable problem) has the right "
+           "answer; this is the share that still has an invalid step, by the kind of the first failing check of a "
+           "step (`unparsed`, `arithmetic`, `quantity`, `form`, `order`: an input never stated before, `unneeded`: a "
+           "distractor), a needed quantity never stated (`missing`) or no step at all (`no_steps`); a trace can have "
+           "several. A repair by the oracle can only matter where this is above zero.", ".1f")
 om = read(Path(metrics_dir) / "oracle_modes.json")
 if om and "held_out" in om:
     ho = om["held_out"]
@@ -296,19 +314,36 @@ if om and "held_out" in om:
 
 # %%
 rm = read(Path(metrics_dir) / "reward_model.json")
-if rm and "pool" in rm:
+if rm and "cross_dialect_share" in rm.get("pool", {}):
     pool = rm["pool"]
-    comp = pd.DataFrame([{"side": side, "source": s, "requested (%)": 100 * pool["requested"][side][s],
-                          "realised (%)": 100 * pool["realised"][side].get(s, 0.0)}
-                         for side in ("chosen", "rejected") for s in pool["requested"][side]])
+    req = pool["requested"]
+    comp = pd.DataFrame([{"dialect": d, "chosen (%)": 100 * pool["dialects"]["chosen"][d],
+                          "rejected (%)": 100 * pool["dialects"]["rejected"][d],
+                          **{f"rejected {k} (%)": 100 * v for k, v in pool["rejected_kinds"][d].items()}}
+                         for d in pool["dialects"]["chosen"]])
     save_table(comp, out_dir, "reward_pool")
-    display(Markdown(f"{pool['n_pairs']} pairs on {pool['n_problems']} problems (disjoint from the sets' problems); "
-                     f"pairwise accuracy: train {100 * rm['train_accuracy']:.1f}%, held out "
-                     + (f"{100 * rm['heldout_accuracy']:.1f}%" if rm.get("heldout_accuracy") is not None else "n/a")
-                     + ". Pool composition:\n\n" + comp.to_markdown(index=False, floatfmt=".1f")
-                     + "\n\nDialects of the pairs (share): "
-                     + "; ".join(f"{side}: " + ", ".join(f"{d} {100 * v:.0f}%" for d, v in shares.items())
-                                 for side, shares in pool["dialects"].items()) + "."))
+    acc = pd.DataFrame([{"held-out pairs": f"within {d}", "n": g["n"], "accuracy (%)": 100 * g["accuracy"],
+                         "95% CI": f"[{100 * g['ci95'][0]:.0f}, {100 * g['ci95'][1]:.0f}]"}
+                        for d, g in (rm.get("within_dialect_acc") or {}).items()]
+                       + [{"held-out pairs": f"rejected is {k}", "n": g["n"], "accuracy (%)": 100 * g["accuracy"],
+                           "95% CI": f"[{100 * g['ci95'][0]:.0f}, {100 * g['ci95'][1]:.0f}]"}
+                          for k, g in (rm.get("heldout_by_rejected_kind") or {}).items()])
+    save_table(acc, out_dir, "reward_model_accuracy")
+    held = (f"{100 * rm['heldout_accuracy']:.1f}% [{100 * rm['heldout_ci95'][0]:.0f}, "
+            f"{100 * rm['heldout_ci95'][1]:.0f}] on {rm['heldout_pairs']} pairs" if rm.get("heldout_accuracy") is not None
+            else "n/a")
+    display(Markdown(
+        f"{pool['n_pairs']} pairs on {pool['n_problems']} problems (disjoint from the sets' problems). Chosen answers "
+        f"are in the oracle's dialect {100 * req['chosen_oracle_share']:.0f}% of the time, rejected ones "
+        f"{100 * req['rejected_oracle_share']:.0f}%; {100 * pool['cross_dialect_share']:.0f}% of the pairs cross "
+        f"dialects. A scorer that reads only the dialect (fit on the training pairs) gets "
+        + (f"{100 * rm['dialect_detector_acc']:.1f}%" if rm.get("dialect_detector_acc") is not None else "n/a")
+        + " of the held-out pairs (`dialect_detector_acc`; 50% means the pool teaches no dialect preference). "
+        f"The reward model: train {100 * rm['train_accuracy']:.1f}%, held out {held}.\n\n"
+        + comp.to_markdown(index=False, floatfmt=".1f") + "\n\n" + acc.to_markdown(index=False, floatfmt=".1f")))
+elif rm:
+    display(Markdown("The reward model's metrics predate the dialect-balanced pool: rerun `dvc repro "
+                     "paradox_reward_model`."))
 
 # %% [markdown]
 # ## Robustness grid

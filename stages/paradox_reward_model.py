@@ -12,7 +12,7 @@ def main() -> None:
         ap.add_argument(arg, required=True)
     a = ap.parse_args()
     m = train_reward(params(a, ParadoxParams), a.world, a.samples, a.out, live_dir=a.live, ckpt_root=a.ckpt)
-    finish(a.metrics, m, {k: v for k, v in m.items() if k != "pool"})
+    finish(a.metrics, m, {k: v for k, v in m.items() if k not in ("pool", "heldout_pool")})
 
 
 if __name__ == "__main__":

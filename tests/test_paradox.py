@@ -14,7 +14,9 @@ from reasonlab.generate import Sample  # noqa: E402
 from reasonlab.models.data import encode  # noqa: E402
 from reasonlab.models.zoo import build_model, build_scorer  # noqa: E402
 from reasonlab.paradox.analysis import (  # noqa: E402
+    FLAW_KINDS,
     analyze_variants,
+    flaw_profile,
     perplexity,
     perplexity_from_nll,
     quarter_index,
@@ -41,14 +43,17 @@ from reasonlab.paradox.rejection import rejection_sample, select_traces  # noqa:
 from reasonlab.paradox.reward import (  # noqa: E402
     PoolComposition,
     build_rm_pool,
+    dialect_only_accuracy,
+    dialect_scorer,
+    grouped_accuracy,
+    pool_candidates,
     score,
     score_summary,
     train_reward_model,
-    world_sources,
 )
 from reasonlab.paradox.variants import COLUMNS, assert_same_ids, build_variants, variant_examples  # noqa: E402
 from reasonlab.rejection import fragment_reason  # noqa: E402
-from reasonlab.world.dialects import SMALL_DIALECTS, render_solution, render_steps  # noqa: E402
+from reasonlab.world.dialects import DIALECTS, SMALL_DIALECTS, render_solution, render_steps  # noqa: E402
 from reasonlab.world.tasks import tiny_item  # noqa: E402
 from reasonlab.world.tokenizer import prompt_text  # noqa: E402
 from reasonlab.world.build import load_problems  # noqa: E402
@@ -386,34 +391,72 @@ def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, to
 # --------------------------------------------------------------------------- reward model
 
 
-def test_rm_pool_composition_matches_params(problems):
-    sources = world_sources(problems, seed=0)
-    comp = PoolComposition(n_pairs=50, chosen={"oracle": 0.8, "small": 0.2},
-                           rejected={"small_corrupted": 0.7, "oracle_corrupted": 0.3})
-    pool = build_rm_pool(problems, sources, comp, seed=0)
-    assert len(pool.pairs) == 50
-    assert pool.composition == {"chosen": {"oracle": 0.8, "small": 0.2},
-                                "rejected": {"small_corrupted": 0.7, "oracle_corrupted": 0.3}}
-    assert pool.dialects["chosen"]["oracle"] == pytest.approx(0.8)
+def _lie(p, dialect):  # a fully formed answer in ``dialect`` with a wrong final number
+    head, _, tail = render_solution(p, dialect).rpartition(str(p.answer))
+    return head + str(p.answer + 1) + tail
+
+
+def test_rm_pool_balanced_by_dialect(problems):
+    """The default pool: exact dialect and kind counts, every pair within one dialect, hard negatives in every
+    dialect, labels from the verifier only; a dialect-only scorer gets exactly 50 %."""
     by_pid = {p.pid: p for p in problems}
-    for pr in pool.pairs:  # labels are correctness only
-        assert verify(by_pid[pr.pid], pr.chosen).all_valid and not verify(by_pid[pr.pid], pr.rejected).all_valid
-    assert len({pr.pid for pr in pool.pairs}) > 30  # spread over problems
-    # the default composition, from a plain dict, and an added source of real samples
-    extra = {p.pid: [render_solution(p, "llama").replace("so the answer is", "so the answer is 1 +")] for p in problems}
-    d = build_rm_pool(problems, {**sources, "samples": extra},
-                      {"n_pairs": 9, "chosen": {"oracle": 2 / 3, "small": 1 / 3}, "rejected": {"samples": 1.0}})
-    assert d.composition["rejected"] == {"samples": 1.0} and d.composition["chosen"]["oracle"] == pytest.approx(6 / 9)
-    assert PoolComposition().chosen == {"oracle": 0.8, "small": 0.2}
-    with pytest.raises(ValueError, match=r"composition\.chosen\.nope"):
-        build_rm_pool(problems, sources, {"chosen": {"nope": 1.0}})
-    with pytest.raises(ValueError, match="sum to 1"):
-        PoolComposition(chosen={"oracle": 0.5})
+    failed = {p.pid: [_lie(p, d) for d in ("qwen", "llama", "deepseek")] for p in problems}
+    cands = pool_candidates(problems, seed=0, failed=failed)
+    comp = PoolComposition(n_pairs=120, chosen_oracle_share=0.5, rejected_oracle_share=0.5, hard_share=0.25,
+                           rft_failed_share=0.2)
+    pool = build_rm_pool(problems, cands, comp, seed=0)
+    assert len(pool.pairs) == 120 and pool.cross_dialect_share == 0.0
+    assert pool.dialects["chosen"] == pool.dialects["rejected"] == {"oracle": 0.5, "qwen": 20 / 120,
+                                                                     "llama": 20 / 120, "deepseek": 20 / 120}
+    assert pool.kinds["oracle"] == {"hard": 0.25, "wrong": 0.75, "rft_failed": 0.0}
+    for d in ("qwen", "llama", "deepseek"):  # 20 rejected each: 5 hard, 4 failed samples, 11 wrong
+        assert pool.kinds[d] == {"hard": 5 / 20, "wrong": 11 / 20, "rft_failed": 4 / 20}
+    for pr in pool.pairs:  # labels are validity only; the kinds are what they say
+        p = by_pid[pr.pid]
+        assert verify(p, pr.chosen).all_valid and not verify(p, pr.rejected).all_valid
+        assert text_dialect(p, pr.chosen) == pr.chosen_dialect == pr.rejected_dialect == text_dialect(p, pr.rejected)
+        assert verify(p, pr.rejected).correct == (pr.rejected_kind == "hard")
+        assert (pr.rejected in failed[pr.pid]) == (pr.rejected_kind == "rft_failed")
+    assert len({pr.pid for pr in pool.pairs}) > 40  # spread over problems
+    scorer = dialect_scorer(pool.pairs)
+    assert set(scorer.values()) == {0.0} and dialect_only_accuracy(scorer, pool.pairs) == 0.5
+    # any dialect-only scorer, not just the fitted one, ties on every pair
+    assert dialect_only_accuracy({"oracle": 1.0, "qwen": -1.0}, pool.pairs) == 0.5
+    # the same seed gives the same pool
+    assert build_rm_pool(problems, cands, comp, seed=0).pairs == pool.pairs
+
+
+def test_rm_pool_leaks_dialect_when_shares_differ(problems):
+    """Chosen answers in the oracle's dialect more often than rejected ones: the excess pairs cross dialects and a
+    dialect-only scorer fit on the pool beats chance by exactly half the excess."""
+    cands = pool_candidates(problems, seed=0)
+    comp = {"n_pairs": 100, "chosen_oracle_share": 0.8, "rejected_oracle_share": 0.5, "hard_share": 0.0}
+    pool = build_rm_pool(problems, cands, comp, seed=1)
+    assert pool.dialects["chosen"]["oracle"] == 0.8 and pool.dialects["rejected"]["oracle"] == 0.5
+    assert pool.cross_dialect_share == pytest.approx(0.3)
+    assert all(pr.rejected_kind == "wrong" for pr in pool.pairs)
+    held = build_rm_pool(problems, cands, comp, seed=2)
+    assert dialect_only_accuracy(dialect_scorer(pool.pairs), held.pairs) == pytest.approx(0.5 + 0.3 / 2)
+    acc = grouped_accuracy(held.pairs, [True] * 100, lambda p: p.chosen_dialect if p.chosen_dialect ==
+                           p.rejected_dialect else None)
+    assert sum(g["n"] for g in acc.values()) == 70 and acc["oracle"]["accuracy"] == 1.0
+
+
+def test_rm_pool_errors_name_what_is_missing(problems):
+    cands = pool_candidates(problems, seed=0)
+    with pytest.raises(ValueError, match=r"dialect '(qwen|llama|deepseek)' and kind 'rft_failed'"):  # no failed samples given
+        build_rm_pool(problems, cands, {"n_pairs": 12, "rft_failed_share": 0.5}, seed=0)
+    with pytest.raises(ValueError, match=r"composition\.hard_share"):
+        PoolComposition(hard_share=1.5)
+    with pytest.raises(ValueError, match=r"hard_share \+ rft_failed_share"):
+        PoolComposition(hard_share=0.6, rft_failed_share=0.6)
+    with pytest.raises(ValueError, match=r"unknown keys \['chosen'\]"):
+        build_rm_pool(problems, cands, {"chosen": {"oracle": 1.0}})
 
 
 def test_reward_model_training_lowers_pairwise_loss(problems, tok, smoke_params):
     spec = smoke_params.model("llama")
-    pool = build_rm_pool(problems[:40], world_sources(problems[:40], seed=0), PoolComposition(n_pairs=32), seed=0)
+    pool = build_rm_pool(problems[:40], pool_candidates(problems[:40], seed=0), PoolComposition(n_pairs=32), seed=0)
     rm = build_scorer(spec, tok, seed=0)
     assert type(rm).__name__.endswith("ForSequenceClassification")
     assert rm.config.num_labels == 1 and rm.config.pad_token_id == tok.pad_token_id
@@ -431,6 +474,28 @@ def test_reward_model_training_lowers_pairwise_loss(problems, tok, smoke_params)
 
 
 # --------------------------------------------------------------------------- analysis
+
+
+def test_flaw_profile_counts_the_flaws_behind_right_answers(problems):
+    """Right answers only: a fully valid trace has no flaw, a skipped step is a flaw (an unstated input or a
+    missing quantity), a trace with the answer alone has no steps; wrong answers are not counted."""
+    multi = [p for p in problems if p.steps >= 2][:20]
+    rng = np.random.default_rng(0)
+    valid = [verify(p, render_solution(p, "qwen")) for p in multi]
+    skips = [verify(p, make_draft(p, "qwen", "skip", rng).text) for p in multi]
+    bare = [verify(p, DIALECTS["llama"].render_answer(p.answer) + " .") for p in multi[:5]]
+    wrong = [verify(p, make_draft(p, "qwen", "arithmetic", rng).text) for p in multi]
+    wrong = [v for v in wrong if not v.correct]
+    assert all(v.correct for v in valid + skips + bare) and wrong
+    prof = flaw_profile(valid + skips + bare + wrong)
+    assert set(prof["by_kind"]) == set(FLAW_KINDS)
+    assert prof["n_correct"] == 45 and prof["flawed_share"] == pytest.approx(25 / 45)
+    assert prof["by_kind"]["no_steps"] == pytest.approx(5 / 45)
+    skip_flaws = flaw_profile(skips)["by_kind"]  # every skip draft shows a flaw of a kind that names it
+    assert flaw_profile(skips)["flawed_share"] == 1.0 and max(skip_flaws["order"], skip_flaws["missing"]) > 0
+    assert skip_flaws["arithmetic"] == 0.0 and flaw_profile(valid)["flawed_share"] == 0.0
+    assert all(v == 0.0 for v in flaw_profile(valid)["by_kind"].values())
+    assert np.isnan(flaw_profile(wrong)["flawed_share"]) and flaw_profile(wrong)["n_correct"] == 0
 
 
 def test_perplexity_quarters_are_consistent_with_global(tiny_lm, tok, problems):

@@ -33,7 +33,7 @@ FAMILIES = ("qwen", "llama", "deepseek")
 OVERRIDES = [
     "pretrain.steps=300", "pretrain.lr=0.01", "pretrain.ckpt_every=1000", "models.oracle.train.steps=30",
     "paradox.problems.rft=64", "paradox.sample.reward_problems=24",
-    "paradox.reward.pool.rejected={small_corrupted: 0.5, oracle_corrupted: 0.2, rft_failed: 0.3}",
+    "paradox.reward.pool.rft_failed_share=0.3",
     # checkpoints often enough that the kill/resume test can stop a training between two of them
     "paradox.reward.train.steps=24", "paradox.reward.train.ckpt_every=4", "paradox.finetune.train.ckpt_every=1",
 ]
@@ -156,15 +156,27 @@ def test_five_sets_share_ids_and_oracle_sets_verify(repo):
 
 @pytest.mark.slow
 def test_reward_pool_composition_matches_params(repo):
+    from reasonlab.paradox.reward import PoolComposition
+
     root, P = repo
     pc = P.paradox.reward.pool
+    comp = PoolComposition.from_dict(pc.model_dump(exclude={"eval_pairs"}))
     m = _json(root / "metrics/paradox/reward_model.json")
-    assert m["pool"]["realised"] == {"chosen": dict(pc.chosen), "rejected": dict(pc.rejected)}
     assert m["pool"]["n_pairs"] == pc.n_pairs and m["heldout_pairs"] == pc.eval_pairs
+    for side in ("chosen", "rejected"):  # the realised dialect shares are the params' (to rounding)
+        for d, share in comp.dialect_shares(side).items():
+            assert abs(m["pool"]["dialects"][side][d] - share) <= 1 / pc.n_pairs, (side, d)
+    # balanced: every pair within one dialect, so a dialect-only scorer ties everywhere
+    assert m["pool"]["cross_dialect_share"] == 0.0
+    assert m["dialect_detector_acc"] == m["dialect_detector_train_acc"] == 0.5
+    assert set(m["within_dialect_acc"]) == {"oracle", "qwen", "llama", "deepseek"}
+    assert sum(g["n"] for g in m["within_dialect_acc"].values()) == pc.eval_pairs
     pool = _json(root / "models/reward_model/pool.json")
-    assert len(pool["pairs"]) == pc.n_pairs
-    n_failed = sum(p["rejected_source"] == "rft_failed" for p in pool["pairs"])
-    assert n_failed == round(pc.rejected["rft_failed"] * pc.n_pairs)
+    assert len(pool["pairs"]) == pc.n_pairs and len(pool["eval_pairs"]) == pc.eval_pairs
+    n_failed = sum(p["rejected_kind"] == "rft_failed" for p in pool["pairs"])
+    n_small = sum(p["rejected_dialect"] != "oracle" for p in pool["pairs"])
+    assert abs(n_failed - pc.rft_failed_share * n_small) <= 3  # rounded per small dialect
+    assert all(p["rejected_dialect"] != "oracle" for p in pool["pairs"] if p["rejected_kind"] == "rft_failed")
     # the pool's problems are disjoint from the problems of the sets (the RM never saw them)
     sets_pids = set().union(*(_json(root / f"data/paradox/samples/{f}/rft.json")["traces"] for f in FAMILIES))
     assert not {p["pid"] for p in pool["pairs"]} & sets_pids
@@ -185,6 +197,13 @@ def test_scores_and_students(repo):
         sc = _json(root / f"metrics/paradox/score/{f}.json")
         ft = _json(root / f"metrics/paradox/finetune/{f}.json")
         recs = _json(root / f"data/paradox/students/{f}/students.json")
+        rft = _json(root / f"data/paradox/samples/{f}/rft.json")["traces"]
+        if rft:  # the flaws behind right answers, over every chosen RFT trace
+            fl = sc["rft_traces"]
+            assert fl["n"] == fl["n_correct"] == len(rft)
+            n_valid = sum(t["all_valid"] for t in rft.values())
+            assert fl["flawed_share"] == pytest.approx(1 - n_valid / len(rft))
+            assert (fl["flawed_share"] > 0) == any(v > 0 for v in fl["by_kind"].values())
         if sc["n_ids"] == 0:
             assert sc["sets"] == {} and ft["sets"] == {} and recs["students"] == []
             continue
@@ -192,7 +211,15 @@ def test_scores_and_students(repo):
             assert d["rm_ci95"][0] <= d["rm_score"] <= d["rm_ci95"][1]
             assert 0 <= d["step_validity"] <= 1 and d["ppl"] > 1
             assert min(d[f"ppl_q{i}"] for i in range(1, 5)) <= d["ppl"] <= max(d[f"ppl_q{i}"] for i in range(1, 5))
+        for s, d in sc["sets"].items():  # the paired difference on identical ids is the difference of the means
+            diff = d["rm_minus_slm_rft"]
+            if s == "slm_rft":
+                assert diff is None
+            else:
+                assert diff["mean"] == pytest.approx(d["rm_score"] - sc["sets"]["slm_rft"]["rm_score"], abs=1e-5)
+                assert diff["ci95"][0] <= diff["mean"] <= diff["ci95"][1]
         assert sc["sets"]["oracle_synth"]["step_validity"] == 1.0  # verified oracle output
+        assert sc["sets"]["oracle_synth"]["flawed_share"] == 0.0
         assert len(recs["students"]) == len(students(P.paradox)) == 5 * len(ft_cfg.objectives) * len(ft_cfg.seeds)
         assert {r["steps"] for r in recs["students"]} == {ft["steps"]}  # the same budget for every set
         for s, objs in ft["sets"].items():
@@ -255,6 +282,8 @@ def test_report_notebook_renders(repo):
     assert "Does the paper" in html and "agree with the paper" in html
     assert (root / "reports/paradox/tables/paradox_main.csv").exists()
     assert (root / "reports/paradox/figures/rm_vs_utility.png").exists()
+    assert "dialect_detector_acc" in html and (root / "reports/paradox/tables/reward_model_accuracy.csv").exists()
+    assert "Flaws behind right answers" in html and (root / "reports/paradox/tables/rft_flaws.csv").exists()
 
 
 @pytest.mark.slow
@@ -484,11 +513,12 @@ def _smoke():
     ("finetune.seeds", [0, 0], r"paradox\.finetune.*seeds has duplicates"),
     ("student_eval.k", 0, r"paradox\.student_eval\.k"),
     ("sample.temperature", 0, r"paradox\.sample\.temperature"),
-    ("reward.pool.chosen", {"oracle": 0.5, "small": 0.2}, r"paradox\.reward\.pool.*chosen: shares must sum to 1"),
-    ("reward.pool.rejected", {"nope": 1.0}, r"paradox\.reward\.pool\.rejected\.nope"),
+    ("reward.pool.hard_share", 0.9, r"paradox\.reward\.pool.*hard_share \+ rft_failed_share must be <= 1"),
+    ("reward.pool.chosen_oracle_share", 1.5, r"paradox\.reward\.pool\.chosen_oracle_share"),
+    ("reward.pool.chosen", {"oracle": 1.0}, r"paradox\.reward\.pool\.chosen: Extra inputs"),
     ("oracle_modes.kind_weights", {"typo": 1.0}, r"paradox\.oracle_modes\.kind_weights\.typo"),
     ("templates.refine", "{problem} only", r"paradox\.templates.*refine: missing placeholders \['draft'\]"),
-    ("sample.reward_problems", 0, r"paradox.*rft_failed.*sample\.reward_problems"),
+    ("sample.reward_problems", 0, r"paradox.*rft_failed_share.*sample\.reward_problems"),
 ])
 def test_config_errors_name_the_key(path, value, match):
     d = _smoke()
@@ -498,7 +528,9 @@ def test_config_errors_name_the_key(path, value, match):
         node = node[p]
     node[leaf] = value
     if path == "sample.reward_problems":  # the smoke pool has no rft_failed share: use it
-        d["paradox"]["reward"]["pool"]["rejected"] = {"small_corrupted": 0.7, "rft_failed": 0.3}
+        d["paradox"]["reward"]["pool"]["rft_failed_share"] = 0.3
+    if path == "reward.pool.hard_share":
+        d["paradox"]["reward"]["pool"]["rft_failed_share"] = 0.3
     with pytest.raises(ParamsError, match=match):
         parse_params(d, cls=ParadoxParams)
 

@@ -7,7 +7,9 @@
 * :func:`token_shift` how a set's token distribution differs from the model's own samples: the
   tokens whose share changes most, the total-variation distance and the share of "symbolic" tokens.
 * :func:`set_quality` / :func:`semantic_preservation` step validity, stated atoms and the share of
-  the RFT trace's information atoms (correctly stated quantities) kept by a refined trace.
+  the RFT trace's information atoms (correctly stated quantities) kept by a refined trace;
+  :func:`flaw_profile` the flaws hidden behind right answers (share of correct-answer traces with an
+  invalid step, by kind).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..models.data import sft_example
 from ..models.batching import collate
 from ..world.problems import Problem
 from ..world.tasks import Item
-from ..world.verifier import verify
+from ..world.verifier import FLAWS, Verdict, verify
 from .oracle import valid_content
 
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
@@ -134,9 +136,31 @@ def semantic_preservation(problem: Problem, source: str, refined: str, strict: b
     return len(src & ref) / len(src) if src else float("nan")
 
 
+FLAW_KINDS = FLAWS + ("missing", "no_steps")
+"""Why a right answer is not a valid derivation: a step's first failing check (:data:`FLAWS`), a needed
+quantity never stated (``missing``), or no step at all (``no_steps``)."""
+
+
+def flaw_profile(verdicts: Sequence[Verdict]) -> dict:
+    """The flaws behind right answers: among the traces with the correct answer (``n_correct``), the share with
+    at least one flaw (``flawed_share``: not fully valid) and, per kind of :data:`FLAW_KINDS`, the share with a
+    flaw of that kind (a trace can have several). NaN shares when no trace is correct."""
+    corr = [v for v in verdicts if v.correct]
+    n = len(corr)
+
+    def share(pred) -> float:
+        return sum(map(pred, corr)) / n if n else float("nan")
+
+    kinds = {k: share(lambda v, k=k: any(st.flaw == k for st in v.steps)) for k in FLAWS}
+    kinds["missing"] = share(lambda v: len(v.atoms) < v.n_derived)
+    kinds["no_steps"] = share(lambda v: v.n_steps == 0)
+    return {"n_correct": n, "flawed_share": share(lambda v: not v.all_valid), "by_kind": kinds}
+
+
 def set_quality(items: Sequence[Item], solutions: Sequence[str]) -> dict:
     """Checker statistics of a set: ``all_valid, correct`` (shares), ``step_validity`` and ``atom_coverage``
-    (means; atoms stated / derived quantities; NaN in a world without step checking) and ``dialects`` (shares)."""
+    (means; atoms stated / derived quantities; NaN in a world without step checking), ``dialects`` (shares) and
+    ``flaws`` (:func:`flaw_profile`)."""
     if len(items) != len(solutions):
         raise ValueError(f"solutions: expected one per problem ({len(items)}), got {len(solutions)}")
     if not items:
@@ -151,6 +175,7 @@ def set_quality(items: Sequence[Item], solutions: Sequence[str]) -> dict:
         "atom_coverage": float(np.mean([len(v.atoms) / max(it.problem.steps, 1) for it, v in zip(items, vs)]))
         if graphs else float("nan"),
         "dialects": {d: c / len(vs) for d, c in sorted(dial.items())},
+        "flaws": flaw_profile(vs),
     }
 
 
@@ -192,6 +217,6 @@ def analyze_variants(model, tok, sets: Mapping[str, object], problems: Sequence[
     return out
 
 
-__all__ = ["QUARTERS", "SYMBOLIC_TOKENS", "analyze_variants", "perplexity", "perplexity_from_nll",
+__all__ = ["FLAW_KINDS", "QUARTERS", "SYMBOLIC_TOKENS", "analyze_variants", "flaw_profile", "perplexity", "perplexity_from_nll",
            "preservation_summary", "quarter_index", "semantic_preservation", "set_quality", "solution_token_nll",
            "token_shares", "token_shift"]

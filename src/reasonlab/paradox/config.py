@@ -4,7 +4,7 @@ Importable without torch. Every value is checked when a paradox stage reads ``pa
 :class:`ParadoxParams` (the foundation's :class:`~reasonlab.params.Params` with this section typed);
 a bad one stops the stage with a message naming its key, e.g.
 ``params.yaml: paradox.finetune.train.lr: Input should be greater than 0`` or
-``paradox.reward.pool.chosen: shares must sum to 1``. The checks that need the rest of
+``paradox.reward.pool: hard_share + rft_failed_share must be <= 1``. The checks that need the rest of
 params.yaml (the families and the oracle are ``models`` entries) are :meth:`ParadoxConfig.check_models`,
 run by :class:`ParadoxParams`. The foundation does not import this module, so a change here re-runs
 only the paradox stages.
@@ -55,18 +55,7 @@ MODES = ("synth", "refine", "style")  # the oracle's prompted modes
 MODE_OF_SET = {"oracle_refined": "refine", "oracle_synth": "synth", "style_aligned": "style"}
 MISTAKE_KINDS = ("arithmetic", "operand", "skip", "cutoff")
 DRAFT_KINDS = MISTAKE_KINDS + ("correct",)
-RM_SOURCES = ("oracle", "small", "oracle_corrupted", "small_corrupted", "rft_failed")
 _TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
-
-
-def _shares(d: dict[str, float], key: str) -> None:
-    if not d:
-        raise ValueError(f"{key} must not be empty")
-    for k, v in d.items():
-        if not 0 <= v <= 1:
-            raise ValueError(f"{key}.{k}: share must be in [0, 1], got {v}")
-    if abs(sum(d.values()) - 1) > 1e-6:
-        raise ValueError(f"{key}: shares must sum to 1, got {sum(d.values()):.4f}")
 
 
 class ProblemsConfig(Strict):
@@ -155,20 +144,25 @@ class TemplatesConfig(Strict):
 class PoolConfig(Strict):
     """Composition of the reward model's pairs (as :class:`reasonlab.paradox.reward.PoolComposition`).
 
-    Sources: ``oracle`` / ``small`` (correct world solutions in the oracle's / the small models'
-    dialects), ``oracle_corrupted`` / ``small_corrupted`` (drafts with one realistic mistake) and
-    ``rft_failed`` (the small models' real incorrect rejection samples on reward-role problems).
+    ``chosen_oracle_share`` / ``rejected_oracle_share``: the share of the pairs' chosen / rejected answers
+    written in the oracle's dialect (the rest evenly over the small-model dialects); equal shares balance the
+    pool by dialect (every pair within one dialect). Rejected answers: ``hard_share`` of every dialect's are
+    hard negatives (right answer, invalid step), ``rft_failed_share`` of every small dialect's are the
+    families' real failed rejection samples on reward-role problems, the rest world drafts with a wrong answer.
     """
 
     n_pairs: int = Field(gt=0)
-    chosen: dict[Literal[RM_SOURCES], float]
-    rejected: dict[Literal[RM_SOURCES], float]
+    chosen_oracle_share: float = Field(ge=0, le=1)
+    rejected_oracle_share: float = Field(ge=0, le=1)
+    hard_share: float = Field(ge=0, le=1)
+    rft_failed_share: float = Field(default=0.0, ge=0, le=1)
     eval_pairs: int = Field(default=64, ge=0)  # held-out pairs (same composition, other problems) for accuracy
 
     @model_validator(mode="after")
     def _check(self):
-        _shares(self.chosen, "chosen")
-        _shares(self.rejected, "rejected")
+        if self.hard_share + self.rft_failed_share > 1 + 1e-9:
+            raise ValueError(f"hard_share + rft_failed_share must be <= 1, got {self.hard_share} + "
+                             f"{self.rft_failed_share}")
         return self
 
 
@@ -250,10 +244,8 @@ class ParadoxConfig(Strict):
         _unique(self.families, "families")
         if self.oracle in self.families:
             raise ValueError(f"oracle {self.oracle!r} must not be one of the families {self.families}")
-        uses_failed = "rft_failed" in {k for k, v in {**self.reward.pool.chosen, **self.reward.pool.rejected}.items()
-                                       if v > 0}
-        if uses_failed and self.sample.reward_problems == 0:
-            raise ValueError("reward.pool uses source rft_failed but sample.reward_problems is 0 "
+        if self.reward.pool.rft_failed_share > 0 and self.sample.reward_problems == 0:
+            raise ValueError("reward.pool.rft_failed_share > 0 but sample.reward_problems is 0 "
                              "(no rejection samples are drawn on reward-role problems)")
         if self.sample.reward_problems > self.problems.reward:
             raise ValueError(f"sample.reward_problems={self.sample.reward_problems} exceeds "

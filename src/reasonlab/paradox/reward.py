@@ -4,34 +4,34 @@ The RM is an ``AutoModelForSequenceClassification`` (``num_labels=1``) reading
 ``<bos> {problem} <sol> {solution} <cls>`` and scoring at the last token (a released reward model,
 the paper profile's, reads the problem and solution as a chat through its tokenizer's template,
 :func:`rm_ids`). It is
-trained on pairs of the same problem (chosen = a correct solution, rejected = an
-incorrect one) with ``-logsigmoid(r_chosen - r_rejected)``. It never sees a style
-label: the only supervision is correct vs incorrect. What it learns about style
+trained on pairs of the same problem (chosen = a fully valid solution, rejected = an
+invalid one) with ``-logsigmoid(r_chosen - r_rejected)``. It never sees a style
+label: the only supervision is valid vs invalid. What it could learn about style
 comes from the *composition of the pool* alone, which is a parameter
-(:class:`PoolComposition`): by default, as in practice, correct solutions come
-mostly from the strong model (80 % oracle dialect, 20 % small-model dialects) and
-incorrect ones mostly from the small models (80 % corrupted small-model drafts,
-20 % corrupted oracle-dialect drafts).
+(:class:`PoolComposition`). By default the pool is balanced by dialect: chosen and
+rejected answers are in the oracle's dialect equally often, and every pair is within
+one dialect, so a scorer that reads only the dialect ties on every pair
+(:func:`dialect_only_accuracy`, 50 %) and what the model learns is validity. Raising
+the chosen side's oracle share above the rejected side's leaks the dialect into the
+label, as a pool of mostly strong-model correct answers does in practice.
 
-Sources are named collections of candidate solutions (``pid -> [texts]``); a
-candidate's label is ``verify(problem, text).all_valid``. :func:`world_sources`
-builds the world-generated ones (``oracle``, ``small``, ``oracle_corrupted``,
-``small_corrupted``); real samples (e.g. the small models' failed rejection samples,
-the oracle's synth outputs) can be added as further sources.
+Rejected answers are world drafts with one realistic mistake, among them hard
+negatives (the right answer with an invalid step) in every dialect, and the families'
+real failed rejection samples (:func:`pool_candidates`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from ..evaluate import bootstrap_ci
+from ..evaluate import bootstrap_ci, wilson_ci
 from ..models.data import encode
 from ..models.losses import bt_loss
 from ..models.batching import pad_batch
@@ -50,33 +50,53 @@ from .oracle import text_dialect
 CLS = "<cls>"
 
 
+POOL_DIALECTS = ("oracle",) + tuple(SMALL_DIALECTS)
+REJECTED_KINDS = ("hard", "wrong", "rft_failed")
+"""Kinds of rejected answers: ``hard`` a world draft with the right answer and an invalid step (a skipped step:
+a hard negative), ``wrong`` a world draft with a wrong or missing answer, ``rft_failed`` one of the families'
+real incorrect rejection samples (small-model dialects only)."""
+
+
 @dataclass(frozen=True)
 class PoolComposition:
-    """How many pairs and which sources their chosen/rejected sides come from (shares summing to 1)."""
+    """How the pairs are made: ``n_pairs``; the share of the chosen and of the rejected answers written in the
+    oracle's dialect (the rest split evenly over the small-model dialects); the share of every dialect's
+    rejected answers that are hard negatives, and of every small dialect's that are the families' failed
+    samples. Equal oracle shares balance the pool by dialect: every pair is within one dialect, so a scorer
+    that sees only the dialect ties on every pair (50 %). Unequal ones leak the dialect into the label on
+    ``|chosen - rejected|`` of the pairs."""
 
     n_pairs: int = 512
-    chosen: Mapping[str, float] = field(default_factory=lambda: {"oracle": 0.8, "small": 0.2})
-    rejected: Mapping[str, float] = field(default_factory=lambda: {"small_corrupted": 0.8, "oracle_corrupted": 0.2})
+    chosen_oracle_share: float = 0.5
+    rejected_oracle_share: float = 0.5
+    hard_share: float = 0.25
+    rft_failed_share: float = 0.0
 
     def __post_init__(self):
         if self.n_pairs < 1:
             raise ValueError(f"composition.n_pairs must be >= 1, got {self.n_pairs}")
-        for side in ("chosen", "rejected"):
-            shares = getattr(self, side)
-            if not shares:
-                raise ValueError(f"composition.{side}: empty")
-            for k, v in shares.items():
-                if not (isinstance(v, (int, float)) and 0 <= v <= 1):
-                    raise ValueError(f"composition.{side}.{k}: share must be in [0, 1], got {v!r}")
-            if abs(sum(shares.values()) - 1) > 1e-6:
-                raise ValueError(f"composition.{side}: shares must sum to 1, got {sum(shares.values()):.4f}")
+        for k in ("chosen_oracle_share", "rejected_oracle_share", "hard_share", "rft_failed_share"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and 0 <= v <= 1):
+                raise ValueError(f"composition.{k}: share must be in [0, 1], got {v!r}")
+        if self.hard_share + self.rft_failed_share > 1 + 1e-9:
+            raise ValueError(f"composition: hard_share + rft_failed_share must be <= 1, got "
+                             f"{self.hard_share} + {self.rft_failed_share}")
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "PoolComposition":
-        bad = set(d) - {"n_pairs", "chosen", "rejected"}
+        bad = set(d) - {f.name for f in fields(cls)}
         if bad:
             raise ValueError(f"composition: unknown keys {sorted(bad)}")
-        return cls(**{k: (dict(v) if isinstance(v, Mapping) else v) for k, v in d.items()})
+        return cls(**d)
+
+    def dialect_shares(self, side: str) -> dict[str, float]:
+        o = self.chosen_oracle_share if side == "chosen" else self.rejected_oracle_share
+        return {"oracle": o, **{d: (1 - o) / len(SMALL_DIALECTS) for d in SMALL_DIALECTS}}
+
+    def kind_shares(self, dialect: str) -> dict[str, float]:
+        rft = 0.0 if dialect == "oracle" else self.rft_failed_share
+        return {"hard": self.hard_share, "rft_failed": rft, "wrong": max(0.0, 1 - self.hard_share - rft)}
 
 
 @dataclass(frozen=True)
@@ -84,112 +104,175 @@ class RMPair:
     pid: str
     chosen: str
     rejected: str
-    chosen_source: str
-    rejected_source: str
+    chosen_dialect: str
+    rejected_dialect: str
+    rejected_kind: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate answer, labelled once: its dialect, whether it is fully valid (correct answer, every step
+    valid) and its kind if it is not (:data:`REJECTED_KINDS`)."""
+
+    pid: str
+    text: str
+    dialect: str | None
+    valid: bool
+    kind: str | None
 
 
 @dataclass
 class RMPool:
-    """The pairs and the realised composition: ``composition[side][source]`` (share of pairs) and
-    ``dialects[side][dialect]`` (share of pairs, by the dialect of the text)."""
+    """The pairs and the realised composition: ``dialects[side][dialect]`` (share of pairs) and
+    ``kinds[dialect][kind]`` (share of that dialect's rejected answers)."""
 
     pairs: list[RMPair]
-    composition: dict[str, dict[str, float]]
     dialects: dict[str, dict[str, float]]
+    kinds: dict[str, dict[str, float]]
+    cross_dialect_share: float
 
 
 def _counts(shares: Mapping[str, float], n: int) -> dict[str, int]:
     """Largest-remainder rounding of ``shares * n`` (exact total ``n``; each off by < 1)."""
     raw = {k: v * n for k, v in shares.items()}
-    out = {k: int(math.floor(v)) for k, v in raw.items()}
+    out = {k: int(math.floor(v + 1e-9)) for k, v in raw.items()}
     for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[: n - sum(out.values())]:
         out[k] += 1
     return out
 
 
-def world_sources(problems: Sequence[Problem], seed: int, *, small_dialects: Sequence[str] = SMALL_DIALECTS,
-                  max_value: int = 40, kinds: Sequence[str] = MISTAKE_KINDS) -> dict[str, dict[str, list[str]]]:
-    """World-generated candidate sources, ``source -> pid -> texts``:
+def label_candidate(problem: Problem, text: str, source: str) -> Candidate:
+    """Label ``text`` as a candidate answer to ``problem`` from ``source`` (``world`` or ``rft_failed``)."""
+    v = verify(problem, text)
+    dialect = text_dialect(problem, text)
+    if v.all_valid:
+        return Candidate(problem.pid, text, dialect, True, None)
+    kind = "rft_failed" if source == "rft_failed" else ("hard" if v.correct else "wrong")
+    return Candidate(problem.pid, text, dialect, False, kind)
 
-    ``oracle`` (correct, oracle dialect), ``small`` (correct, each small dialect),
-    ``oracle_corrupted`` / ``small_corrupted`` (one draft per mistake kind, with a random dialect).
-    """
-    out: dict[str, dict[str, list[str]]] = {"oracle": {}, "small": {}, "oracle_corrupted": {}, "small_corrupted": {}}
+
+def pool_candidates(problems: Sequence[Problem], seed: int, *, failed: Mapping[str, Sequence[str]] | None = None,
+                    max_value: int = 40, kinds: Sequence[str] = MISTAKE_KINDS) -> list[Candidate]:
+    """Every candidate answer of ``problems``, labelled: per pool dialect the world's correct solution and one
+    draft per mistake kind (seeded by ``(seed, pid, dialect)``), and the families' ``failed`` samples
+    (``pid -> texts``; their dialect is the one they are written in)."""
+    out = []
     for p in problems:
-        out["oracle"][p.pid] = [render_solution(p, "oracle")]
-        out["small"][p.pid] = [render_solution(p, d) for d in small_dialects]
-        for src, dialects in (("oracle_corrupted", ["oracle"]), ("small_corrupted", list(small_dialects))):
-            rng = pid_rng(seed, p.pid, src)
-            texts = []
+        for d in POOL_DIALECTS:
+            out.append(label_candidate(p, render_solution(p, d), "world"))
+            rng = pid_rng(seed, p.pid, f"pool-{d}")
             for k in kinds:
-                d = make_draft(p, dialects[int(rng.integers(len(dialects)))], k, rng, max_value)
-                if d is not None:
-                    texts.append(d.text)
-            out[src][p.pid] = texts
+                dr = make_draft(p, d, k, rng, max_value)
+                if dr is not None:
+                    out.append(label_candidate(p, dr.text, "world"))
+        for t in (failed or {}).get(p.pid, ()):
+            out.append(label_candidate(p, t, "rft_failed"))
     return out
 
 
-def build_rm_pool(problems: Sequence[Problem], sources: Mapping[str, Mapping[str, Sequence[str]]],
+def _dialect_pairs(comp: PoolComposition, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """``(chosen dialect, rejected dialect)`` of every pair: as many pairs within one dialect as the two sides'
+    counts allow, the rest across dialects in a seeded order; shuffled."""
+    c = _counts(comp.dialect_shares("chosen"), comp.n_pairs)
+    r = _counts(comp.dialect_shares("rejected"), comp.n_pairs)
+    out = [(d, d) for d in POOL_DIALECTS for _ in range(min(c[d], r[d]))]
+    c_left = [d for d in POOL_DIALECTS for _ in range(c[d] - min(c[d], r[d]))]
+    r_left = [d for d in POOL_DIALECTS for _ in range(r[d] - min(c[d], r[d]))]
+    rng.shuffle(c_left)
+    rng.shuffle(r_left)
+    out += list(zip(c_left, r_left))
+    rng.shuffle(out)
+    return out
+
+
+def build_rm_pool(problems: Sequence[Problem], candidates: Sequence[Candidate],
                   composition: PoolComposition | Mapping = PoolComposition(), seed: int = 0) -> RMPool:
-    """Pairs of the same problem, chosen from the correct candidates of the chosen-side sources and
-    rejected from the incorrect candidates of the rejected-side sources, in the exact proportions of
-    ``composition`` (largest-remainder rounding). Problems are cycled through in a seeded order so they
-    are used as evenly as the sources allow. Raises ``ValueError`` naming a source that is missing
-    or has no usable candidate."""
+    """Pairs of the same problem in the exact dialect and kind counts of ``composition`` (largest-remainder
+    rounding): chosen = a fully valid candidate in the pair's chosen dialect, rejected = an invalid one of the
+    pair's rejected dialect and kind. Problems are cycled through in a seeded order so they are used as evenly
+    as the candidates allow. Raises ``ValueError`` naming the dialect and kind that no problem can supply."""
     comp = composition if isinstance(composition, PoolComposition) else PoolComposition.from_dict(composition)
-    by_pid = {p.pid: p for p in problems}
-    if not by_pid:
+    if not problems:
         raise ValueError("problems: empty")
-    for side in ("chosen", "rejected"):
-        for s, share in getattr(comp, side).items():
-            if share > 0 and s not in sources:
-                raise ValueError(f"composition.{side}.{s}: no such source; given {sorted(sources)}")
-    # label every candidate once: correct (all steps valid, right answer) or not
-    good: dict[str, dict[str, list[str]]] = {}
-    bad: dict[str, dict[str, list[str]]] = {}
-    used = set(comp.chosen) | set(comp.rejected)
-    for s in used:
-        if s not in sources:
-            continue
-        good[s], bad[s] = {}, {}
-        for pid, texts in sources[s].items():
-            p = by_pid.get(pid)
-            if p is None:
-                continue
-            for t in texts:
-                (good if verify(p, t).all_valid else bad)[s].setdefault(pid, []).append(t)
+    known = {p.pid for p in problems}
+    good: dict[str, dict[str, list[str]]] = {d: {} for d in POOL_DIALECTS}
+    bad: dict[tuple[str, str], dict[str, list[str]]] = {(d, k): {} for d in POOL_DIALECTS for k in REJECTED_KINDS}
+    for c in candidates:
+        if c.pid not in known or c.dialect not in good:
+            continue  # another problem's, or not in a pool dialect (e.g. unparsable)
+        if c.valid:
+            good[c.dialect].setdefault(c.pid, []).append(c.text)
+        else:
+            bad[(c.dialect, c.kind)].setdefault(c.pid, []).append(c.text)
     rng = np.random.default_rng([seed, 7])
-    c_counts, r_counts = _counts(comp.chosen, comp.n_pairs), _counts(comp.rejected, comp.n_pairs)
-    c_side = [s for s, k in c_counts.items() for _ in range(k)]
-    r_side = [s for s, k in r_counts.items() for _ in range(k)]
-    rng.shuffle(c_side)
-    rng.shuffle(r_side)
+    slots = _dialect_pairs(comp, rng)
+    kinds_of: dict[str, list[str]] = {}
+    for d in POOL_DIALECTS:
+        n_d = sum(r == d for _, r in slots)
+        ks = [k for k, m in _counts(comp.kind_shares(d), n_d).items() for _ in range(m)]
+        rng.shuffle(ks)
+        kinds_of[d] = ks
     order = [p.pid for p in problems]
     rng.shuffle(order)
     cursor = 0  # one pointer cycling through the shuffled problems: problems are used evenly
     pairs = []
-    for sc, sr in zip(c_side, r_side):
+    for cd, rd in slots:
+        rk = kinds_of[rd].pop()
+        g, b = good[cd], bad[(rd, rk)]
         for k in range(len(order)):
             pid = order[(cursor + k) % len(order)]
-            if good[sc].get(pid) and bad[sr].get(pid):
+            if g.get(pid) and b.get(pid):
                 cursor = (cursor + k + 1) % len(order)
                 break
         else:
-            raise ValueError(f"no problem has both a correct candidate in source {sc!r} and an incorrect one in {sr!r}")
-        ch = good[sc][pid][int(rng.integers(len(good[sc][pid])))]
-        rj = bad[sr][pid][int(rng.integers(len(bad[sr][pid])))]
-        pairs.append(RMPair(pid, ch, rj, sc, sr))
+            raise ValueError(f"no problem has both a correct candidate in dialect {cd!r} and a rejected one of "
+                             f"dialect {rd!r} and kind {rk!r}")
+        pairs.append(RMPair(pid, g[pid][int(rng.integers(len(g[pid])))], b[pid][int(rng.integers(len(b[pid])))],
+                            cd, rd, rk))
     n = len(pairs)
-    comp_real = {
-        "chosen": {s: sum(p.chosen_source == s for p in pairs) / n for s in comp.chosen},
-        "rejected": {s: sum(p.rejected_source == s for p in pairs) / n for s in comp.rejected},
-    }
-    dial = {"chosen": Counter(), "rejected": Counter()}
+    dialects = {side: {d: sum(getattr(p, f"{side}_dialect") == d for p in pairs) / n for d in POOL_DIALECTS}
+                for side in ("chosen", "rejected")}
+    kinds = {}
+    for d in POOL_DIALECTS:
+        ks = [p.rejected_kind for p in pairs if p.rejected_dialect == d]
+        kinds[d] = {k: (ks.count(k) / len(ks) if ks else 0.0) for k in REJECTED_KINDS}
+    cross = sum(p.chosen_dialect != p.rejected_dialect for p in pairs) / n
+    return RMPool(pairs, dialects, kinds, cross)
+
+
+def dialect_scorer(pairs: Sequence[RMPair]) -> dict[str, float]:
+    """The dialect-only scorer fit on ``pairs``: per dialect, (times chosen - times rejected) / times seen. It ranks
+    dialects by how often the pool labels them chosen; it never reads a step."""
+    seen, net = Counter(), Counter()
     for p in pairs:
-        dial["chosen"][text_dialect(by_pid[p.pid], p.chosen) or "none"] += 1
-        dial["rejected"][text_dialect(by_pid[p.pid], p.rejected) or "none"] += 1
-    dialects = {side: {d: c / n for d, c in sorted(cnt.items())} for side, cnt in dial.items()}
-    return RMPool(pairs, comp_real, dialects)
+        seen[p.chosen_dialect] += 1
+        seen[p.rejected_dialect] += 1
+        net[p.chosen_dialect] += 1
+        net[p.rejected_dialect] -= 1
+    return {d: net[d] / seen[d] for d in seen}
+
+
+def dialect_only_accuracy(scorer: Mapping[str, float], pairs: Sequence[RMPair]) -> float:
+    """Pairwise accuracy of a dialect-only ``scorer`` on ``pairs`` (a tie counts one half; an unseen dialect
+    scores 0)."""
+    if not pairs:
+        raise ValueError("pairs: empty")
+    wins = 0.0
+    for p in pairs:
+        a, b = scorer.get(p.chosen_dialect, 0.0), scorer.get(p.rejected_dialect, 0.0)
+        wins += 1.0 if a > b else 0.5 if a == b else 0.0
+    return wins / len(pairs)
+
+
+def grouped_accuracy(pairs: Sequence[RMPair], wins: Sequence[bool], key) -> dict[str, dict]:
+    """Pairwise accuracy with a Wilson 95 % interval per group ``key(pair)`` (``None``: the pair is left out)."""
+    groups: dict[str, list[bool]] = {}
+    for p, w in zip(pairs, wins):
+        g = key(p)
+        if g is not None:
+            groups.setdefault(g, []).append(bool(w))
+    return {g: {"accuracy": sum(ws) / len(ws), "ci95": list(wilson_ci(sum(ws), len(ws))), "n": len(ws)}
+            for g, ws in sorted(groups.items())}
 
 
 # --------------------------------------------------------------------------- model
@@ -230,7 +313,8 @@ def _pair_ids(tok, by_pid: Mapping[str, Problem], pairs: Sequence[RMPair], max_l
 @torch.inference_mode()
 def pairwise_eval(model, tok, problems: Sequence[Problem], pairs: Sequence[RMPair], batch_size: int = 64,
                   max_len: int = 512) -> dict:
-    """Mean Bradley-Terry loss and pairwise accuracy (``r_chosen > r_rejected``) of ``model`` on ``pairs``."""
+    """Mean Bradley-Terry loss and pairwise accuracy (``r_chosen > r_rejected``) of ``model`` on ``pairs``, and
+    ``wins`` (per pair, whether the chosen answer scored higher)."""
     if not pairs:
         raise ValueError("pairs: empty")
     model.eval()
@@ -242,7 +326,9 @@ def pairwise_eval(model, tok, problems: Sequence[Problem], pairs: Sequence[RMPai
         rc, rr = r[: len(chunk)], r[len(chunk) :]
         losses.append(bt_loss(rc, rr))
         acc.append(rc > rr)
-    return {"loss": float(torch.cat(losses).mean()), "accuracy": float(torch.cat(acc).float().mean()), "n": len(ids)}
+    wins = torch.cat(acc)
+    return {"loss": float(torch.cat(losses).mean()), "accuracy": float(wins.float().mean()), "n": len(ids),
+            "wins": wins.tolist()}
 
 
 def pair_batch_loss(pad_id: int):
@@ -313,5 +399,7 @@ def load_reward_model(path: str | Path):
     return load_scorer(src), load_tokenizer(src)
 
 
-__all__ = ["CLS", "PoolComposition", "RMPair", "RMPool", "build_rm_pool", "load_reward_model", "pair_batch_loss",
-           "pairwise_eval", "rm_ids", "score", "score_summary", "train_reward_model", "world_sources"]
+__all__ = ["CLS", "POOL_DIALECTS", "REJECTED_KINDS", "Candidate", "PoolComposition", "RMPair", "RMPool",
+           "build_rm_pool", "dialect_only_accuracy", "dialect_scorer", "grouped_accuracy", "label_candidate",
+           "load_reward_model", "pair_batch_loss", "pairwise_eval", "pool_candidates", "rm_ids", "score",
+           "score_summary", "train_reward_model"]
