@@ -498,6 +498,15 @@ def test_flaw_profile_counts_the_flaws_behind_right_answers(problems):
     assert np.isnan(flaw_profile(wrong)["flawed_share"]) and flaw_profile(wrong)["n_correct"] == 0
 
 
+def test_flaw_profile_is_undefined_without_a_step_checker():
+    """A hub verdict (free-form math) has a right answer but no steps: its flaws are unknown, not zero."""
+    from reasonlab.world.hub import MathVerdict
+
+    prof = flaw_profile([MathVerdict(answer="4", correct=True), MathVerdict(answer="5", correct=False)])
+    assert prof["n_correct"] == 1 and np.isnan(prof["flawed_share"])
+    assert all(np.isnan(v) for v in prof["by_kind"].values())
+
+
 def test_perplexity_quarters_are_consistent_with_global(tiny_lm, tok, problems):
     ps = problems[:6]
     prompts = [prompt_text(p.text) for p in ps]

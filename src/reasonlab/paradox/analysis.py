@@ -144,12 +144,14 @@ quantity never stated (``missing``), or no step at all (``no_steps``)."""
 def flaw_profile(verdicts: Sequence[Verdict]) -> dict:
     """The flaws behind right answers: among the traces with the correct answer (``n_correct``), the share with
     at least one flaw (``flawed_share``: not fully valid) and, per kind of :data:`FLAW_KINDS`, the share with a
-    flaw of that kind (a trace can have several). NaN shares when no trace is correct."""
+    flaw of that kind (a trace can have several). NaN shares when no trace is correct, and in a world without a
+    step checker (a hub verdict has no ``steps``): there a right answer cannot be told from a valid derivation."""
     corr = [v for v in verdicts if v.correct]
     n = len(corr)
+    checked = all(hasattr(v, "steps") for v in corr)
 
     def share(pred) -> float:
-        return sum(map(pred, corr)) / n if n else float("nan")
+        return sum(map(pred, corr)) / n if n and checked else float("nan")
 
     kinds = {k: share(lambda v, k=k: any(st.flaw == k for st in v.steps)) for k in FLAWS}
     kinds["missing"] = share(lambda v: len(v.atoms) < v.n_derived)
