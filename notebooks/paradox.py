@@ -322,12 +322,11 @@ if rm and "cross_dialect_share" in rm.get("pool", {}):
                           **{f"rejected {k} (%)": 100 * v for k, v in pool["rejected_kinds"][d].items()}}
                          for d in pool["dialects"]["chosen"]])
     save_table(comp, out_dir, "reward_pool")
-    acc = pd.DataFrame([{"held-out pairs": f"within {d}", "n": g["n"], "accuracy (%)": 100 * g["accuracy"],
+    acc = pd.DataFrame([{"held-out pairs": f"{label} {key}", "n": g["n"], "accuracy (%)": 100 * g["accuracy"],
                          "95% CI": f"[{100 * g['ci95'][0]:.0f}, {100 * g['ci95'][1]:.0f}]"}
-                        for d, g in (rm.get("within_dialect_acc") or {}).items()]
-                       + [{"held-out pairs": f"rejected is {k}", "n": g["n"], "accuracy (%)": 100 * g["accuracy"],
-                           "95% CI": f"[{100 * g['ci95'][0]:.0f}, {100 * g['ci95'][1]:.0f}]"}
-                          for k, g in (rm.get("heldout_by_rejected_kind") or {}).items()])
+                        for label, group in (("within", "within_dialect_acc"), ("chosen", "cross_dialect_acc"),
+                                             ("rejected is", "heldout_by_rejected_kind"))
+                        for key, g in (rm.get(group) or {}).items()])
     save_table(acc, out_dir, "reward_model_accuracy")
     held = (f"{100 * rm['heldout_accuracy']:.1f}% [{100 * rm['heldout_ci95'][0]:.0f}, "
             f"{100 * rm['heldout_ci95'][1]:.0f}] on {rm['heldout_pairs']} pairs" if rm.get("heldout_accuracy") is not None

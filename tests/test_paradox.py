@@ -426,6 +426,30 @@ def test_rm_pool_balanced_by_dialect(problems):
     assert build_rm_pool(problems, cands, comp, seed=0).pairs == pool.pairs
 
 
+def test_rm_pool_cross_dialect_pairs_keep_the_balance(problems):
+    """Cross-dialect pairs pin the offset between dialects: the requested share of pairs is across dialects
+    (each between the oracle and a small dialect, as many one way as the other), both sides' dialect shares
+    are those of the balanced pool, and any dialect-only scorer still gets exactly 50 %."""
+    cands = pool_candidates(problems, seed=0)
+    kw = dict(n_pairs=120, chosen_oracle_share=0.5, rejected_oracle_share=0.5, hard_share=0.25)
+    flat = build_rm_pool(problems, cands, PoolComposition(**kw), seed=0)
+    pool = build_rm_pool(problems, cands, PoolComposition(**kw, cross_dialect_share=0.4), seed=0)
+    assert pool.cross_dialect_share == pytest.approx(48 / 120) and pool.dialects == flat.dialects
+    cross = Counter((p.chosen_dialect, p.rejected_dialect) for p in pool.pairs if p.chosen_dialect != p.rejected_dialect)
+    assert all("oracle" in k for k in cross)
+    for d in ("qwen", "llama", "deepseek"):
+        assert cross[("oracle", d)] == cross[(d, "oracle")] == 8
+    by_pid = {p.pid: p for p in problems}
+    for pr in pool.pairs:
+        p = by_pid[pr.pid]
+        assert verify(p, pr.chosen).all_valid and not verify(p, pr.rejected).all_valid
+        assert text_dialect(p, pr.chosen) == pr.chosen_dialect and text_dialect(p, pr.rejected) == pr.rejected_dialect
+    for scorer in (dialect_scorer(pool.pairs), {"oracle": 1.0, "qwen": -1.0}, {"llama": 2.0}):
+        assert dialect_only_accuracy(scorer, pool.pairs) == 0.5
+    with pytest.raises(ValueError, match="cross_dialect_share"):
+        PoolComposition(**kw, cross_dialect_share=1.5)
+
+
 def test_rm_pool_leaks_dialect_when_shares_differ(problems):
     """Chosen answers in the oracle's dialect more often than rejected ones: the excess pairs cross dialects and a
     dialect-only scorer fit on the pool beats chance by exactly half the excess."""

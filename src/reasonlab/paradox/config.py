@@ -149,6 +149,8 @@ class PoolConfig(Strict):
     pool by dialect (every pair within one dialect). Rejected answers: ``hard_share`` of every dialect's are
     hard negatives (right answer, invalid step), ``rft_failed_share`` of every small dialect's are the
     families' real failed rejection samples on reward-role problems, the rest world drafts with a wrong answer.
+    ``cross_dialect_share``: at least this share of the pairs across dialects, built so that each dialect keeps
+    its chosen and rejected shares (pins the offset between dialects without leaking the dialect into the label).
     """
 
     n_pairs: int = Field(gt=0)
@@ -156,6 +158,7 @@ class PoolConfig(Strict):
     rejected_oracle_share: float = Field(ge=0, le=1)
     hard_share: float = Field(ge=0, le=1)
     rft_failed_share: float = Field(default=0.0, ge=0, le=1)
+    cross_dialect_share: float = Field(default=0.0, ge=0, le=1)
     eval_pairs: int = Field(default=64, ge=0)  # held-out pairs (same composition, other problems) for accuracy
 
     @model_validator(mode="after")

@@ -64,18 +64,26 @@ class PoolComposition:
     rejected answers that are hard negatives, and of every small dialect's that are the families' failed
     samples. Equal oracle shares balance the pool by dialect: every pair is within one dialect, so a scorer
     that sees only the dialect ties on every pair (50 %). Unequal ones leak the dialect into the label on
-    ``|chosen - rejected|`` of the pairs."""
+    ``|chosen - rejected|`` of the pairs.
+
+    Pairs within one dialect leave the offset *between* dialects untrained (the Bradley-Terry loss does not
+    change when one dialect's scores all move by a constant), so a cross-dialect comparison of scores is then
+    not identified. ``cross_dialect_share`` (at least) of the pairs are across dialects: matched pairs have
+    their rejected dialects rotated among themselves, which keeps both sides' dialect shares, so with equal
+    oracle shares every dialect is chosen as often as it is rejected and the dialect detector still ties."""
 
     n_pairs: int = 512
     chosen_oracle_share: float = 0.5
     rejected_oracle_share: float = 0.5
     hard_share: float = 0.25
     rft_failed_share: float = 0.0
+    cross_dialect_share: float = 0.0
 
     def __post_init__(self):
         if self.n_pairs < 1:
             raise ValueError(f"composition.n_pairs must be >= 1, got {self.n_pairs}")
-        for k in ("chosen_oracle_share", "rejected_oracle_share", "hard_share", "rft_failed_share"):
+        for k in ("chosen_oracle_share", "rejected_oracle_share", "hard_share", "rft_failed_share",
+                  "cross_dialect_share"):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise ValueError(f"composition.{k}: share must be in [0, 1], got {v!r}")
@@ -172,15 +180,28 @@ def pool_candidates(problems: Sequence[Problem], seed: int, *, failed: Mapping[s
 
 def _dialect_pairs(comp: PoolComposition, rng: np.random.Generator) -> list[tuple[str, str]]:
     """``(chosen dialect, rejected dialect)`` of every pair: as many pairs within one dialect as the two sides'
-    counts allow, the rest across dialects in a seeded order; shuffled."""
+    counts and ``cross_dialect_share`` allow, the rest across dialects in a seeded order; shuffled.
+
+    To reach ``cross_dialect_share``, ``m`` matched pairs (spread over the dialects in proportion to their
+    counts) are sorted by dialect, largest group first, and their rejected dialects rotated by the largest
+    group's size: no pair stays matched unless one dialect holds more than half of the ``m``, and each dialect
+    keeps its chosen and rejected counts."""
     c = _counts(comp.dialect_shares("chosen"), comp.n_pairs)
     r = _counts(comp.dialect_shares("rejected"), comp.n_pairs)
-    out = [(d, d) for d in POOL_DIALECTS for _ in range(min(c[d], r[d]))]
-    c_left = [d for d in POOL_DIALECTS for _ in range(c[d] - min(c[d], r[d]))]
-    r_left = [d for d in POOL_DIALECTS for _ in range(r[d] - min(c[d], r[d]))]
+    same = {d: min(c[d], r[d]) for d in POOL_DIALECTS}
+    c_left = [d for d in POOL_DIALECTS for _ in range(c[d] - same[d])]
+    r_left = [d for d in POOL_DIALECTS for _ in range(r[d] - same[d])]
     rng.shuffle(c_left)
     rng.shuffle(r_left)
-    out += list(zip(c_left, r_left))
+    across = list(zip(c_left, r_left))
+    m = min(sum(same.values()), max(0, round(comp.cross_dialect_share * comp.n_pairs) - len(across)))
+    if m:
+        moved = _counts({d: same[d] / sum(same.values()) for d in POOL_DIALECTS}, m)
+        chosen = sorted((d for d in POOL_DIALECTS for _ in range(moved[d])), key=lambda d: (-moved[d], d))
+        k = max(moved.values())
+        across += list(zip(chosen, chosen[k:] + chosen[:k]))
+        same = {d: same[d] - moved[d] for d in POOL_DIALECTS}
+    out = [(d, d) for d in POOL_DIALECTS for _ in range(same[d])] + across
     rng.shuffle(out)
     return out
 

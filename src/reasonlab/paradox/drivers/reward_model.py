@@ -54,7 +54,9 @@ def train_reward(P: ParadoxParams, world_dir: str | Path, samples_root: str | Pa
     problems; the ``rft_failed`` answers are every family's complete but incorrect rejection samples
     (``samples_root/<family>/reward.json``, and ``rft.json`` for the held-out pairs). Writes the model
     and ``pool.json`` (the realised composition and the pairs) to ``out``. Reports the pairwise accuracy on
-    the held-out pairs overall, within each dialect (``within_dialect_acc``) and by rejected kind, and
+    the held-out pairs overall, within each dialect (``within_dialect_acc``), across dialects by direction
+    (``cross_dialect_acc``, ``"<chosen> over <rejected>"``: a reward model that prefers one dialect is right
+    more often when that dialect is the chosen one) and by rejected kind, and
     ``dialect_detector_acc``: the held-out accuracy of the dialect-only scorer fit on the training pool
     (50 % on a pool balanced by dialect).
     """
@@ -104,6 +106,9 @@ def train_reward(P: ParadoxParams, world_dir: str | Path, samples_root: str | Pa
             "dialect_detector_acc": dialect_only_accuracy(detector, eval_pool.pairs),
             "within_dialect_acc": grouped_accuracy(
                 eval_pool.pairs, wins, lambda p: p.chosen_dialect if p.chosen_dialect == p.rejected_dialect else None),
+            "cross_dialect_acc": grouped_accuracy(
+                eval_pool.pairs, wins,
+                lambda p: f"{p.chosen_dialect} over {p.rejected_dialect}" if p.chosen_dialect != p.rejected_dialect else None),
             "heldout_by_rejected_kind": grouped_accuracy(eval_pool.pairs, wins, lambda p: p.rejected_kind),
             "heldout_pool": _pool_summary(eval_pool, ev_cands),
         }
