@@ -75,7 +75,8 @@ else:
 # The paper's central claim: the oracle's sets score *higher* with the reward model, yet a student trained
 # on them reasons *worse* than one trained on its own rejection-sampled traces. Checked against the
 # least favourable oracle set (the lower-scored one for the RM, the better student for Avg@k); a
-# difference is *clear* when it exceeds twice its standard error.
+# difference is *clear* when it exceeds twice its standard error (RM: from the paired bootstrap over the
+# same problems; Avg@k: over seeds).
 
 # %%
 claim = paradox_claim(df, objectives)

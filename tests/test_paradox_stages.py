@@ -17,6 +17,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import copy  # noqa: E402
 import math  # noqa: E402
 
 import pytest  # noqa: E402
@@ -474,6 +475,12 @@ def test_paradox_claim_against_the_least_favourable_oracle_set():
     assert "Family `a`: **holds in direction, not clearly in every metric**" in text
     assert "Family `b`: **does not hold**" in text
     assert "SFT Avg@16 -2.00" in text
+    # the RM difference uses the paired interval over the same problems where the score stage measured it
+    assert a_rm.se == pytest.approx(math.sqrt(2) * 0.1 / 1.96)
+    paired = copy.deepcopy(score_m)
+    paired["a"]["sets"]["oracle_refined"]["rm_minus_slm_rft"] = {"mean": 0.5, "ci95": [-0.1, 1.1]}
+    a_rm = paradox_claim(main_table(paired, ft_m)).set_index(["family", "metric"]).loc[("a", "RM score")]
+    assert a_rm.se == pytest.approx(1.2 / 2 / 1.96) and not a_rm.clear  # 0.5 < 2 x 0.306
 
 
 def test_cost_table_and_rank_correlation():

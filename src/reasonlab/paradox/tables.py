@@ -65,11 +65,20 @@ def _set_rows(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping]):
                 yield fam, s, sc[s], ft.get(s, {})
 
 
+def _paired_se(diff: Mapping | None) -> float:
+    """Standard error from a paired difference's 95 % interval (``{"mean", "ci95"}``); NaN when absent."""
+    if not diff or diff.get("ci95") is None:
+        return float("nan")
+    lo, hi = diff["ci95"]
+    return (float(hi) - float(lo)) / 2 / 1.96
+
+
 def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
                objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
     """One row per (family, set), then the ``mean`` rows (averaged over the families that have the set).
 
-    Columns: ``family, set, label, n_ids, rm, rm_lo, rm_hi, step_validity`` and, per objective,
+    Columns: ``family, set, label, n_ids, rm, rm_lo, rm_hi, rm_paired_se`` (standard error of the set's paired
+    RM difference from SLM-RFT over the same problems; NaN where not measured), ``step_validity`` and, per objective,
     ``<obj>_avg, <obj>_sd`` (Avg@k in %, mean and sd over seeds) and ``<obj>_seeds`` (per-seed values).
     Families whose sets are empty contribute no row.
     """
@@ -77,7 +86,7 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
     for fam, s, m, ft in _set_rows(score, finetune):
         r = {"family": fam, "set": s, "label": LABELS[s], "n_ids": score[fam].get("n_ids"),
              "rm": m["rm_score"], "rm_lo": m["rm_ci95"][0], "rm_hi": m["rm_ci95"][1],
-             "step_validity": 100 * m["step_validity"]}
+             "rm_paired_se": _paired_se(m.get("rm_minus_slm_rft")), "step_validity": 100 * m["step_validity"]}
         for o in objectives:
             d = ft.get(o)
             per_seed = dict(zip(d["seeds"], d["per_seed"])) if d else {}
@@ -97,7 +106,9 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
         hw = float(np.sqrt(np.sum(((sub["rm_hi"] - sub["rm_lo"]) / 2) ** 2)) / len(sub))
         rm = _mean(sub["rm"])
         r = {"family": MEAN, "set": s, "label": LABELS[s], "n_ids": int(sub["n_ids"].sum()), "rm": rm,
-             "rm_lo": rm - hw, "rm_hi": rm + hw, "step_validity": _mean(sub["step_validity"])}
+             "rm_lo": rm - hw, "rm_hi": rm + hw,
+             "rm_paired_se": float(np.sqrt(np.sum(sub["rm_paired_se"] ** 2))) / len(sub),
+             "step_validity": _mean(sub["step_validity"])}
         for o in objectives:
             per = list(sub[f"{o}_seeds"])
             seeds = sorted(set.intersection(*(set(p) for p in per))) if per and all(per) else []
@@ -213,8 +224,12 @@ ORACLE_SETS = ("oracle_refined", "oracle_synth")  # the sets the oracle writes i
 
 
 def _pair_se(sub: pd.DataFrame, a: str, b: str, col: str) -> float:
-    """Standard error of ``sub[col][a] - sub[col][b]`` (RM: from the 95% CIs; Avg@k: over seeds)."""
+    """Standard error of ``sub[col][a] - sub[col][b]`` (RM: the paired interval over problems when ``b`` is
+    SLM-RFT and it was measured, else from the two sets' 95% CIs; Avg@k: over seeds)."""
     if col == "rm":
+        paired = float(sub.at[a, "rm_paired_se"]) if "rm_paired_se" in sub.columns and b == "slm_rft" else math.nan
+        if not math.isnan(paired):
+            return paired
         hw = [(float(sub.at[x, "rm_hi"]) - float(sub.at[x, "rm_lo"])) / 2 / 1.96 for x in (a, b)]
         return math.sqrt(hw[0] ** 2 + hw[1] ** 2)
     o = col[: -len("_avg")]
