@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from ..evaluate import mean_sd
+import numpy as np
+import pandas as pd
+
+from ..evaluate import evaluate_tier, mean_sd
+from ..stats import paired_diff
 from .config import ParadoxConfig
 
 
@@ -35,4 +39,79 @@ def aggregate_students(records: Sequence[Mapping], tiers: Sequence[str]) -> dict
             tm, tsd = mean_sd([r[t]["avg_at_k"] for r in rs])
             d[t], d[f"{t}_sd"] = tm, tsd
         out.setdefault(s, {})[o] = d
+    return out
+
+
+# --- per-problem results and the paired statistics on them (issue 24) ---------------------------------------------
+
+ROW_KEYS = ("tier", "pid", "sample", "correct", "step_validity", "n_tokens")
+UTILITIES = {"acc": "answer Avg@k", "valid": "fully valid solutions"}
+
+
+def evaluate_with_rows(model, tok, suite: Mapping[str, Sequence], ev, seed: int) -> dict:
+    """:func:`reasonlab.evaluate.evaluate_suite`'s metrics of one model, plus ``rows``: one per sampled solution
+    (``tier, pid, sample, correct, step_validity, n_tokens``; greedy decodes are left out), so that every
+    difference between two models can be paired over the same problems."""
+    out: dict = {}
+    rows: list[dict] = []
+    for tier, items in suite.items():
+        m, recs = evaluate_tier(model, tok, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
+                                max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier)
+        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], "greedy": m["greedy"], "mean_len_tokens": m["mean_len_tokens"],
+                     "step_validity": m["step_validity"]}
+        rows += [{k: r[k] for k in ROW_KEYS} for r in recs if not r["greedy"]]
+    out["avg_at_k"] = float(np.mean([out[t]["avg_at_k"] for t in suite]))
+    out["mean_len_tokens"] = float(np.mean([out[t]["mean_len_tokens"] for t in suite]))
+    out["rows"] = rows
+    return out
+
+
+def problem_scores(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (``set, objective, seed``) row, per (``tier, pid``) column: the share of samples with the right answer
+    (``acc``) and of fully valid ones (``valid``: right answer and every step valid), as a two-level column index
+    ``(utility, (tier, pid))``. ``rows``: the per-sample rows of :func:`evaluate_with_rows` with
+    ``set, objective, seed`` columns (the base model: set ``base``, objective ``-``, seed ``-1``)."""
+    r = rows.assign(acc=rows["correct"].astype(float),
+                    valid=(rows["correct"] & (rows["step_validity"] >= 1.0)).astype(float))
+    g = r.groupby(["set", "objective", "seed", "tier", "pid"])[list(UTILITIES)].mean()
+    return g.unstack(["tier", "pid"])
+
+
+def _matrix(scores: pd.DataFrame, set_name: str, objective: str, utility: str) -> np.ndarray:
+    """``[seeds, problems]`` of one set and objective (seeds in order)."""
+    sub = scores.loc[(set_name, objective)][utility]
+    return sub.sort_index().to_numpy(dtype=float)
+
+
+def paired_differences(scores: pd.DataFrame, objectives: Sequence[str], reference: str = "slm_rft",
+                       base: bool = True, n_boot: int = 2000, seed: int = 0) -> dict:
+    """``{objective: {other: {utility: paired_diff}}}``: ``reference`` minus every other set, and (``base``)
+    ``reference`` minus the base model, paired over problems and training seeds
+    (:func:`reasonlab.stats.paired_diff`). Sets missing from ``scores`` are left out."""
+    sets = [s for s in dict.fromkeys(scores.index.get_level_values("set")) if s not in (reference, "base")]
+    out: dict = {}
+    for o in objectives:
+        if (reference, o) not in scores.index.droplevel("seed"):
+            continue
+        d = {}
+        for other in sets + (["base"] if base else []):
+            key = ("base", "-") if other == "base" else (other, o)
+            if key not in scores.index.droplevel("seed"):
+                continue
+            d[other] = {u: paired_diff(_matrix(scores, reference, o, u), _matrix(scores, *key, u),
+                                       n_boot=n_boot, seed=seed) for u in UTILITIES}
+        out[o] = d
+    return out
+
+
+def precondition(diffs: Mapping, z: float = 2.0) -> dict:
+    """Per objective: does SLM-RFT improve its base model's answer Avg@k by more than ``z`` standard errors
+    (paired over problems and seeds)? ``{objective: {"slm_rft_minus_base": diff, "met": bool}}``; the paradox's
+    utility claims are "not testable here" where it is not met (fine-tuning on the model's own traces must help
+    at all before one can ask which data helps most)."""
+    out = {}
+    for o, d in diffs.items():
+        if "base" in d:
+            b = d["base"]["acc"]
+            out[o] = {"slm_rft_minus_base": d["base"], "met": bool(b["mean"] > z * b["se"]), "z": z}
     return out

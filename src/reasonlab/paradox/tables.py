@@ -79,7 +79,10 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
 
     Columns: ``family, set, label, n_ids, rm, rm_lo, rm_hi, rm_paired_se`` (standard error of the set's paired
     RM difference from SLM-RFT over the same problems; NaN where not measured), ``step_validity`` and, per objective,
-    ``<obj>_avg, <obj>_sd`` (Avg@k in %, mean and sd over seeds) and ``<obj>_seeds`` (per-seed values).
+    ``<obj>_avg, <obj>_sd`` (Avg@k in %, mean and sd over seeds), ``<obj>_seeds`` (per-seed values),
+    ``<obj>_rft_se`` (standard error of SLM-RFT minus the set, paired over problems and seeds; NaN where not
+    measured) and the family's precondition: ``<obj>_base_diff``, ``<obj>_base_se`` (SLM-RFT minus the base
+    model, paired) and ``<obj>_precondition`` (True / False; NaN where not measured).
     Families whose sets are empty contribute no row.
     """
     rows = []
@@ -87,12 +90,19 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
         r = {"family": fam, "set": s, "label": LABELS[s], "n_ids": score[fam].get("n_ids"),
              "rm": m["rm_score"], "rm_lo": m["rm_ci95"][0], "rm_hi": m["rm_ci95"][1],
              "rm_paired_se": _paired_se(m.get("rm_minus_slm_rft")), "step_validity": 100 * m["step_validity"]}
+        fm = finetune.get(fam, {})
         for o in objectives:
             d = ft.get(o)
             per_seed = dict(zip(d["seeds"], d["per_seed"])) if d else {}
             mean, sd = _mean_sd(list(per_seed.values()))
+            vs = fm.get("slm_rft_minus", {}).get(o, {}).get(s, {}).get("acc")
+            pre = fm.get("precondition", {}).get(o)
             r.update({f"{o}_avg": 100 * mean, f"{o}_sd": 100 * sd,
-                      f"{o}_seeds": {k: 100 * v for k, v in per_seed.items()}})
+                      f"{o}_seeds": {k: 100 * v for k, v in per_seed.items()},
+                      f"{o}_rft_se": 100 * vs["se"] if vs else math.nan,
+                      f"{o}_base_diff": 100 * pre["slm_rft_minus_base"]["acc"]["mean"] if pre else math.nan,
+                      f"{o}_base_se": 100 * pre["slm_rft_minus_base"]["acc"]["se"] if pre else math.nan,
+                      f"{o}_precondition": pre["met"] if pre else math.nan})
         rows.append(r)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -114,7 +124,12 @@ def main_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
             seeds = sorted(set.intersection(*(set(p) for p in per))) if per and all(per) else []
             by_seed = {k: float(np.mean([p[k] for p in per])) for k in seeds}
             m, sd = _mean_sd(list(by_seed.values()))
-            r.update({f"{o}_avg": m, f"{o}_sd": sd, f"{o}_seeds": by_seed})
+            pre = list(sub[f"{o}_precondition"])
+            r.update({f"{o}_avg": m, f"{o}_sd": sd, f"{o}_seeds": by_seed,
+                      f"{o}_rft_se": float(np.sqrt(np.sum(sub[f"{o}_rft_se"] ** 2))) / len(sub),
+                      f"{o}_base_diff": _mean(sub[f"{o}_base_diff"]),
+                      f"{o}_base_se": float(np.sqrt(np.sum(sub[f"{o}_base_se"] ** 2))) / len(sub),
+                      f"{o}_precondition": all(pre) if all(isinstance(p, bool) for p in pre) else math.nan})
         means.append(r)
     return pd.concat([df, pd.DataFrame(means)], ignore_index=True)
 
@@ -219,13 +234,15 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
     return "\n".join(lines)
 
 
-CLAIM_COLUMNS = ["family", "metric", "rft_value", "oracle_value", "oracle_set", "diff", "se", "clear"]
+CLAIM_COLUMNS = ["family", "metric", "rft_value", "oracle_value", "oracle_set", "diff", "se", "clear", "testable",
+                 "base_diff", "base_se"]
 ORACLE_SETS = ("oracle_refined", "oracle_synth")  # the sets the oracle writes in its own manner
 
 
 def _pair_se(sub: pd.DataFrame, a: str, b: str, col: str) -> float:
     """Standard error of ``sub[col][a] - sub[col][b]`` (RM: the paired interval over problems when ``b`` is
-    SLM-RFT and it was measured, else from the two sets' 95% CIs; Avg@k: over seeds)."""
+    SLM-RFT and it was measured, else from the two sets' 95% CIs; Avg@k: paired over problems and seeds when one
+    side is SLM-RFT and it was measured, else over seeds, unpaired)."""
     if col == "rm":
         paired = float(sub.at[a, "rm_paired_se"]) if "rm_paired_se" in sub.columns and b == "slm_rft" else math.nan
         if not math.isnan(paired):
@@ -233,6 +250,10 @@ def _pair_se(sub: pd.DataFrame, a: str, b: str, col: str) -> float:
         hw = [(float(sub.at[x, "rm_hi"]) - float(sub.at[x, "rm_lo"])) / 2 / 1.96 for x in (a, b)]
         return math.sqrt(hw[0] ** 2 + hw[1] ** 2)
     o = col[: -len("_avg")]
+    if "slm_rft" in (a, b) and f"{o}_rft_se" in sub.columns:  # paired over problems and seeds, where measured
+        paired = float(sub.at[b if a == "slm_rft" else a, f"{o}_rft_se"])
+        if not math.isnan(paired):
+            return paired
     ses = [_se(float(sub.at[x, f"{o}_sd"]), len(sub.at[x, f"{o}_seeds"] or {})) for x in (a, b)]
     return math.sqrt(ses[0] ** 2 + ses[1] ** 2)
 
@@ -262,14 +283,25 @@ def paradox_claim(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), 
             worst = min(vals, key=vals.get) if col == "rm" else max(vals, key=vals.get)
             diff = vals[worst] - rft if col == "rm" else rft - vals[worst]
             se = _pair_se(sub, worst, "slm_rft", col)
+            o = col[: -len("_avg")]
+            pre = sub.at["slm_rft", f"{o}_precondition"] if col != "rm" and f"{o}_precondition" in sub.columns \
+                else math.nan
             rows.append({"family": fam, "metric": metric, "rft_value": rft, "oracle_value": vals[worst],
                          "oracle_set": LABELS[worst], "diff": diff, "se": se,
-                         "clear": bool(not math.isnan(se) and diff > z * se)})
+                         "clear": bool(not math.isnan(se) and diff > z * se),
+                         "testable": pre is not False and pre is not np.False_,
+                         "base_diff": float(sub.at["slm_rft", f"{o}_base_diff"]) if isinstance(pre, (bool, np.bool_))
+                         else math.nan,
+                         "base_se": float(sub.at["slm_rft", f"{o}_base_se"]) if isinstance(pre, (bool, np.bool_))
+                         else math.nan})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 def claim_verdict(rows: pd.DataFrame) -> str:
-    """The verdict of one family's :func:`paradox_claim` rows."""
+    """The verdict of one family's :func:`paradox_claim` rows: "not testable here" when a utility row's
+    precondition failed (SLM-RFT did not improve its base model), else holds / does not hold / in direction only."""
+    if "testable" in rows.columns and not rows["testable"].all():
+        return "not testable here"
     if rows["clear"].all():
         return "holds"
     return "does not hold" if (rows["diff"] <= 0).any() else "holds in direction, not clearly in every metric"
@@ -286,7 +318,13 @@ def paradox_claim_summary(claim: pd.DataFrame, k: int | None = None) -> str:
         name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
         parts = [f"{r.metric.replace('Avg@k', at)} {'+' if r.diff >= 0 else ''}{r.diff:.2f} (se {r.se:.2f}, "
                  f"{r.oracle_set} {r.oracle_value:.2f} vs SLM-RFT {r.rft_value:.2f})" for r in sub.itertuples()]
-        lines.append(f"- {name}: **{claim_verdict(sub)}**: " + "; ".join(parts))
+        verdict = claim_verdict(sub)
+        if verdict == "not testable here":
+            bad = sub[~sub["testable"]]
+            parts.insert(0, "SLM-RFT does not improve its base model clearly (" + "; ".join(
+                f"{r.metric.split()[0]} {'+' if r.base_diff >= 0 else ''}{r.base_diff:.2f} points, se {r.base_se:.2f}"
+                for r in bad.itertuples()) + "; the precondition needs more than twice the se)")
+        lines.append(f"- {name}: **{verdict}**: " + "; ".join(parts))
     return "\n".join(lines)
 
 
