@@ -76,7 +76,9 @@ else:
 # on them reasons *worse* than one trained on its own rejection-sampled traces. Checked against the
 # least favourable oracle set (the lower-scored one for the RM, the better student for Avg@k); a
 # difference is *clear* when it exceeds twice its standard error (RM: from the paired bootstrap over the
-# same problems; Avg@k: over seeds).
+# same problems; Avg@k: paired over the same test problems and training seeds). The utility half is asked
+# only where fine-tuning helps at all: a family whose SLM-RFT students do not beat their own base model by more
+# than twice the standard error (paired) is **not testable here**, with that difference shown.
 
 # %%
 claim = paradox_claim(df, objectives)
