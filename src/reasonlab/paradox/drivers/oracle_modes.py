@@ -92,7 +92,8 @@ def train_oracle_modes(P: ParadoxParams, oracle_dir: str | Path, world_dir: str 
                                  kind_weights=dict(om.kind_weights), const_range=const_range)
     cfg = om.train.resolve(len(exs))
     run = Run("paradox-oracle-modes", {"oracle": digest(oracle_dir), "train": om.model_dump(), "seed": P.seed,
-                                       "problems": pc.problems.model_dump(), "world": P.world.model_dump()}, ckpt_root)
+                                       "problems": {"seed": pc.problems.seed, "oracle_modes": n_train},
+                                       "world": P.world.model_dump()}, ckpt_root)  # not the other roles' sizes
     stats = run.train(model, lambda ck: train(model, exs, cfg, pad_id=tok.pad_token_id, seed=P.seed, ckpt_dir=ck,
                                               live_dir=live_dir, desc="oracle modes"), "oracle modes")
     modes_eval = held_out_modes(P, model, tok, eval_items) if eval_items else {}
