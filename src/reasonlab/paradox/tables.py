@@ -286,14 +286,13 @@ def paradox_claim(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), 
             o = col[: -len("_avg")]
             pre = sub.at["slm_rft", f"{o}_precondition"] if col != "rm" and f"{o}_precondition" in sub.columns \
                 else math.nan
+            measured = isinstance(pre, (bool, np.bool_))  # NaN: not measured (the RM row, older metrics)
             rows.append({"family": fam, "metric": metric, "rft_value": rft, "oracle_value": vals[worst],
                          "oracle_set": LABELS[worst], "diff": diff, "se": se,
                          "clear": bool(not math.isnan(se) and diff > z * se),
-                         "testable": pre is not False and pre is not np.False_,
-                         "base_diff": float(sub.at["slm_rft", f"{o}_base_diff"]) if isinstance(pre, (bool, np.bool_))
-                         else math.nan,
-                         "base_se": float(sub.at["slm_rft", f"{o}_base_se"]) if isinstance(pre, (bool, np.bool_))
-                         else math.nan})
+                         "testable": not measured or bool(pre),
+                         "base_diff": float(sub.at["slm_rft", f"{o}_base_diff"]) if measured else math.nan,
+                         "base_se": float(sub.at["slm_rft", f"{o}_base_se"]) if measured else math.nan})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
