@@ -27,6 +27,7 @@ NOTEBOOK_PARAMS = {
     "paradox": lambda P: {"families": _raw(P, "paradox", "families"),
                           "objectives": _raw(P, "paradox", "finetune", "objectives")},
     "quant": lambda P: {"reasoners": _raw(P, "quant", "reasoners"), "bits": _raw(P, "quant", "bits")},
+    "calibration": lambda P: {"reasoners": _raw(P, "quant", "reasoners")},
 }
 
 

@@ -74,9 +74,12 @@ FOUNDATION = {"world", "pretrain", "eval", "report_base_models"}
 PARTS = {"paradox": "src/reasonlab/paradox", "quant": "src/reasonlab/quant"}
 
 
+REPORT_PARTS = {"report_paradox": "paradox", "report_quant": "quant", "report_calibration": "quant"}
+
+
 def _part(name: str) -> str | None:
     """The paper a stage belongs to (``paradox_*``, ``report_paradox``, ...), or None for the foundation / index."""
-    return next((p for p in PARTS if name.startswith(f"{p}_") or name == f"report_{p}"), None)
+    return next((p for p in PARTS if name.startswith(f"{p}_")), REPORT_PARTS.get(name))
 
 
 @pytest.mark.parametrize("name, cmd, deps", list(_stages()), ids=[s[0] for s in _stages()])

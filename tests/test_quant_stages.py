@@ -239,6 +239,7 @@ def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
             run_stage("quant_ptq", params, item=r)
             for b in qc.bits:
                 run_stage("quant_qat", params, reasoner=r, bits=b)
+            run_stage("quant_calib", params, item=r)
         yield root, qc, params
     finally:
         os.chdir(old)
@@ -311,6 +312,53 @@ def test_report_notebook_renders(smoke_quant):
     figs = {p.stem for p in (root / "reports/quant/figures").glob("*.png")}
     assert {"rq1_objective", "rq2_curves", "low_bit_recovery"} <= figs
     assert (root / "reports/quant/tables/findings.csv").exists()
+
+
+def test_calibration_stage_writes_sets_per_problem_results_curves_and_verdicts(smoke_quant):
+    """quant_calib on the smoke profile: one calibration set per domain, the QAT inits packed with the set's hash
+    in their metadata, per-problem results that give back the metrics, a curve per run, a verdict per claim."""
+    import pandas as pd
+
+    from reasonlab.quant.packed import METADATA_FILE
+
+    root, qc, _ = smoke_quant
+    r, ca = qc.reasoners[0], qc.calib_align
+    m = json.loads((root / f"metrics/quant/calib/{r}.json").read_text())
+    sets = json.loads((root / f"data/quant/calib/{r}/calib_sets.json").read_text())
+    assert list(sets) == list(ca.domains) and {len(s["texts"]) for s in sets.values()} == {m["n_calib"]}
+    for dom, s in sets.items():
+        assert m["calib"][dom]["digest"] == s["digest"]
+        meta = json.loads((root / f"data/quant/calib/{r}/init/{ca.qat_init}-w{ca.qat_bits}-{dom}/{METADATA_FILE}")
+                          .read_text())
+        assert meta["calib_digest"] == s["digest"] and meta["calib_domain"] == dom  # the init records its set
+    assert set(m["ptq"]) == {f"{x}-w{b}" for b in ca.bits for x in ca.methods}
+    pp = pd.read_parquet(root / f"data/quant/calib/{r}/per_problem.parquet")
+    fp = pp[(pp.kind == "test") & (pp.model == "fp")]
+    assert fp.acc.mean() == pytest.approx(m["fp"]["avg_at_k"])  # equal tiers: the tier mean is the problem mean
+    assert pp[(pp.kind == "probe")].problem.str.startswith("validation:").all()
+    steps = m["qat"]["probe_steps"]
+    assert steps[0] == 0 and steps[-1] == qc.qat.train.steps
+    for dom in ca.domains:
+        for seed in ca.seeds:
+            probe = pd.read_csv(root / f"plots/quant/calib/{r}/{dom}-s{seed}/probe.tsv", sep="\t")
+            assert list(probe.step) == steps
+    verdicts = {c[k]["verdict"] for c in m["qat"]["aligned_vs"].values() for k in ("converges_faster", "ends_higher")}
+    verdicts |= {c["verdict"] for p in m["ptq"].values() for c in p["aligned_vs"].values()}
+    assert verdicts <= {"holds", "does not hold", "not testable here"}
+
+
+def test_calibration_report_renders(smoke_quant):
+    from reasonlab.report import run_notebook
+
+    root, _, _ = smoke_quant
+    page = run_notebook("calibration", root / "reports" / "calibration",
+                        {"metrics_dir": str(root / "metrics/quant/calib"),
+                         "plots_dir": str(root / "plots/quant/calib")}, notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    for heading in ("The calibration sets", "PTQ alone", "QAT from each domain"):
+        assert heading in html
+    assert (root / "reports/calibration/figures/qat_curves.png").exists()
+    assert (root / "reports/calibration/tables/qat_claims.csv").exists()
 
 
 def test_dvc_yaml_quant_stages_expand(tmp_path):

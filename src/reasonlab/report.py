@@ -16,6 +16,7 @@ REPORTS = {  # report name -> title, in index order
     "base_models": "Base models: accuracy by tier (foundation)",
     "paradox": "The Quality-Utility Paradox: RM score vs fine-tuned utility, adaptation cost",
     "quant": "Low-bit QAT: objective (RQ1), PTQ-init ablation (RQ2), 2-bit recovery",
+    "calibration": "Calibration-domain alignment (RQ4): PTQ per calibration domain, QAT from each",
 }
 
 

@@ -19,7 +19,9 @@ Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
   at every bit width, for every seed. RQ2 (initialisation): every init in
   ``ablation.inits`` x every objective at ``ablation.bits``, for the reasoners and seeds
   of ``ablation``, with accuracy-vs-step curves from the ``probe``;
-* ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier).
+* ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier);
+* ``calib_align``: RQ4, calibration-domain alignment (stage ``quant_calib@<reasoner>``): PTQ calibrated on
+  each domain of ``domains``, and QAT from each domain's PTQ init with curves on the validation split.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ PTQ_METHODS = ("rtn", "gptq", "awq")
 QAT_INITS = ("fp",) + PTQ_METHODS
 OBJECTIVES = ("sft", "kd")
 KD_KINDS = ("forward_kl", "reverse_kl", "jsd")
+
+
+CALIB_DOMAINS = ("traces", "general", "other_dialect")
 
 
 class CalibConfig(Strict):
@@ -136,6 +141,60 @@ class QATConfig(Strict):
         return self
 
 
+class ValidationProbe(Strict):
+    """Avg@k on the first ``n_problems`` of the world's validation split (never a test tier), with the same
+    sampling seed at every probed step; kept per problem, so that two curves are compared problem by problem."""
+
+    n_problems: int = Field(gt=0)
+    k: int = Field(default=4, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    max_new_tokens: int = Field(default=128, gt=0)
+
+
+class CalibAlignConfig(Strict):
+    """RQ4: does calibrating PTQ on the QAT training domain help PTQ, and QAT started from it?
+
+    Every domain of ``domains`` gives a calibration set of the same size (``n_samples``, or fewer where a
+    domain affords fewer: the smallest domain decides, and the metrics say how many): ``traces``, the
+    reasoner's own verified traces (one per problem; the QAT training data, i.e. the aligned domain);
+    ``other_dialect``, the reference solutions of the same problems written in ``other_dialect`` (same
+    problems and logic, foreign style); ``general``, the general-domain corpus (no arithmetic).
+    """
+
+    domains: list[Literal[CALIB_DOMAINS]] = Field(default_factory=lambda: list(CALIB_DOMAINS))
+    other_dialect: str = "oracle"
+    n_samples: int = Field(default=256, gt=0)
+    max_len: int = Field(default=128, gt=8)
+    methods: list[Literal["gptq", "awq"]] = Field(default_factory=lambda: ["gptq", "awq"])  # RTN uses no data
+    bits: list[int] = Field(default_factory=lambda: [3, 2])
+    qat_bits: int = 2
+    qat_init: Literal["gptq", "awq"] = "gptq"
+    objective: Literal[OBJECTIVES] = "kd"
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    eval_every: int = Field(default=10, gt=0)
+    target: float = Field(default=0.9, gt=0, le=1)  # "converged": this fraction of the FP control's probe accuracy
+    probe: ValidationProbe
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.domains, "quant.calib_align.domains")
+        _unique(self.methods, "quant.calib_align.methods")
+        _unique(self.bits, "quant.calib_align.bits")
+        _unique(self.seeds, "quant.calib_align.seeds")
+        if "traces" not in self.domains or len(self.domains) < 2:
+            raise ValueError(f"quant.calib_align.domains={self.domains}: needs 'traces' (the aligned domain) "
+                             "and at least one other to compare it with")
+        if self.qat_bits not in self.bits:
+            raise ValueError(f"quant.calib_align.qat_bits={self.qat_bits} must be one of quant.calib_align.bits "
+                             f"{self.bits}")
+        if self.qat_init not in self.methods:
+            raise ValueError(f"quant.calib_align.qat_init={self.qat_init!r} must be one of "
+                             f"quant.calib_align.methods {self.methods}")
+        if min(self.seeds) < 0:
+            raise ValueError(f"quant.calib_align.seeds must be >= 0, got {self.seeds}")
+        return self
+
+
 class QuantEvalConfig(SampledEval):
     tiers_key = "quant.eval.tiers"
     batch_size: int = Field(default=512, gt=0)
@@ -151,6 +210,7 @@ class QuantConfig(Strict):
     traces: TracesConfig
     qat: QATConfig
     eval: QuantEvalConfig
+    calib_align: CalibAlignConfig
 
     @model_validator(mode="after")
     def _check(self):
@@ -173,6 +233,9 @@ class QuantConfig(Strict):
             unknown = [r for r in ab.reasoners if r not in self.reasoners]
             if unknown:
                 raise ValueError(f"quant.qat.ablation.reasoners: {unknown} not in quant.reasoners {self.reasoners}")
+        bad = [b for b in self.calib_align.bits if b not in self.bits]
+        if bad:
+            raise ValueError(f"quant.calib_align.bits: {bad} must be in quant.bits {self.bits}")
         if self.calib.domain == "traces" and self.calib.max_len > self.qat.train.max_len:
             raise ValueError(
                 f"quant.calib.max_len={self.calib.max_len} exceeds quant.qat.train.max_len={self.qat.train.max_len}"
@@ -209,6 +272,9 @@ class QuantConfig(Strict):
             if name not in models:
                 raise ValueError(f"quant.reasoners: {name!r} is not a models entry (known: {sorted(models)})")
             spec = models[name]
+            if getattr(spec, "dialect", None) == self.calib_align.other_dialect:
+                raise ValueError(f"quant.calib_align.other_dialect={self.calib_align.other_dialect!r} is "
+                                 f"models.{name}.dialect: the foreign-style domain must be another dialect")
             if getattr(spec, "hub_id", None):
                 continue
             for field in ("hidden", "intermediate"):
