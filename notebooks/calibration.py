@@ -86,6 +86,11 @@ display(Markdown(pc.to_markdown(index=False)))
 # budget); `area after 0`: the mean probe accuracy over the probed steps after step 0 (the init's own point left
 # out, so a higher start alone does not win it); `final`: test Avg@k after the budget, mean ± sd over seeds.
 
+# %% [markdown]
+# The last column of the claims is not a claim: how much higher the aligned curve rose above its *own* init
+# than the other one did. "Converges faster" with a rise near 0 means the aligned init's head start carried
+# through the budget, not that QAT learned faster from it.
+
 # %%
 qt = qat_table(res)
 save_table(qt, out_dir, "qat_by_domain")

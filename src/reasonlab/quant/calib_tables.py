@@ -106,7 +106,8 @@ def qat_claims(res: Mapping[str, dict]) -> pd.DataFrame:
                 v = c[key]
                 rows.append({"reasoner": r, "claim": f"traces vs {d}: {what}",
                              "traces − vs, points": fmt_diff(v.get("diff")), "verdict": v["verdict"],
-                             "falsified by": "an interval at or below 0", "why": v.get("why", "")})
+                             "falsified by": "an interval at or below 0", "why": v.get("why", ""),
+                             "rise above own init, traces − vs": fmt_diff(c.get("rise_diff"))})
     return pd.DataFrame(rows)
 
 

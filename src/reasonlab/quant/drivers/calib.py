@@ -10,7 +10,9 @@
    ``target`` x the FP control's probe accuracy; the area after step 0 and the final test accuracy, paired over
    problems and seeds. The FP control of the KD objective is the FP model itself (KD of a model to itself has a
    zero gradient); for SFT it would be a trained FP copy, which this stage does not make. Precondition: at
-   least one of the two inits starts below the FP control by more than 2 standard errors.
+   least one of the two inits starts below the FP control by more than 2 standard errors. Beside the claims,
+   ``rise_diff`` compares how far each curve rose above its own init: a faster convergence with an equal rise
+   is the init's head start, not faster learning.
 
 Each QAT run is a resumable :class:`~reasonlab.checkpoint.Run` keyed by what determines it.
 """
@@ -197,6 +199,9 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
                f"{fp_probe.mean():.3f}; traces {inits['traces'].mean():.3f}, {dom} {inits[dom].mean():.3f})")
         qat_claims[dom] = {
             "room": room,
+            # not a claim: how much each curve rose above its own init (area after 0 minus step 0); a faster
+            # convergence with an equal rise is the init's head start, not faster learning
+            "rise_diff": paired_diff(areas["traces"] - inits["traces"], areas[dom] - inits[dom], seed=P.seed),
             "converges_faster": claim(paired_diff(areas["traces"], areas[dom], seed=P.seed), ok, why),
             "ends_higher": claim(paired_diff(stack(finals["traces"]), stack(finals[dom]), seed=P.seed), ok, why),
         }
