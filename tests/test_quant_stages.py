@@ -364,8 +364,10 @@ def test_calibration_report_renders(smoke_quant):
 def test_dvc_yaml_quant_stages_expand(tmp_path):
     """The quant stages of dvc.yaml resolve with the smoke params (foreach / matrix)."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    quant_stages = {k: v for k, v in dvc["stages"].items() if k.startswith("quant_") or k == "report_quant"}
-    assert set(quant_stages) == {"quant_traces", "quant_ptq", "quant_qat", "report_quant"}
+    quant_stages = {k: v for k, v in dvc["stages"].items()
+                    if k.startswith("quant_") or k in ("report_quant", "report_calibration")}
+    assert set(quant_stages) == {"quant_traces", "quant_ptq", "quant_qat", "quant_calib", "report_quant",
+                                 "report_calibration"}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     write_params(compose("smoke", ROOT / "conf"), tmp_path / "params.yaml")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
@@ -377,6 +379,7 @@ def test_dvc_yaml_quant_stages_expand(tmp_path):
     qc = parse_params(compose("smoke", ROOT / "conf"), cls=QuantParams).quant
     expected = {f"quant_traces@{x}" for x in qc.reasoners} | {f"quant_ptq@{x}" for x in qc.reasoners}
     expected |= {f"quant_qat@{x}-{b}" for x in qc.reasoners for b in qc.bits} | {"report_quant"}
+    expected |= {f"quant_calib@{x}" for x in qc.reasoners} | {"report_calibration"}
     assert expected <= names
     # every params key a quant stage declares exists in params.yaml
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
