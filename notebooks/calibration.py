@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
 from reasonlab.quant.calib_tables import (load_calib, sets_table, ptq_table, ptq_claims, qat_table, qat_claims,
-                                          load_calib_curves)
+                                          load_calib_curves, loss_table)
 
 res = load_calib(metrics_dir, reasoners)
 k = next(iter(res.values()))["k"]
@@ -128,6 +128,16 @@ else:
     fig.tight_layout()
     display(Image(filename=save_figure(fig, out_dir, "qat_curves")))
     save_table(curves, out_dir, "curves")
+
+# %% [markdown]
+# The training loss (KD to the FP model on the QAT traces), by init domain: a description, not a claim. A seed's
+# batches are the same whatever the init, so the inits are compared seed by seed; `x traces` is the mean loss over
+# the budget relative to the own-traces init's.
+
+# %%
+lt = loss_table(curves)
+save_table(lt, out_dir, "qat_loss")
+display(Markdown(lt.to_markdown(index=False, floatfmt=".2f")))
 
 # %% [markdown]
 # Per-problem results of every model (test suite and validation probe at every probed step) are in

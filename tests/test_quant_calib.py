@@ -168,3 +168,17 @@ def test_curves_merge_probe_and_loss(tmp_path):
     assert list(c.step) == [0, 5, 10] and c.set_index("step").loc[10, "loss"] == 1.5
     assert set(c.domain) == {"traces"} and set(c.seed) == {0}
     assert pd.isna(c.set_index("step").loc[5, "probe_acc"])
+
+
+def test_loss_table_pairs_inits_by_seed():
+    rows = []
+    for dom, scale in (("traces", 1.0), ("general", 3.0)):
+        for seed in (0, 1):
+            for step, base in ((5, 0.1), (10, 0.05)):
+                rows.append({"reasoner": "r", "domain": dom, "seed": seed, "step": step, "probe_acc": float("nan"),
+                             "loss": scale * base * (1 + seed)})
+    t = CT.loss_table(pd.DataFrame(rows)).set_index("domain")
+    assert t.loc["general", "x traces"] == pytest.approx(3.0) and t.loc["traces", "x traces"] == pytest.approx(1.0)
+    assert t.loc["general", "above traces in every seed"] and not t.loc["traces", "above traces in every seed"]
+    assert t.loc["traces", "last loss"] == "0.0750 ± 0.0354"  # seeds 0.05 and 0.10
+    assert CT.loss_table(pd.DataFrame(rows).assign(loss=float("nan"))).empty

@@ -17,7 +17,7 @@ from ..report import load_metrics_dir
 from ..schema import TIERS
 
 __all__ = ["load_calib", "sets_table", "ptq_table", "ptq_claims", "qat_table", "qat_claims", "load_calib_curves",
-           "fmt_diff"]
+           "loss_table", "fmt_diff"]
 
 _RUN = re.compile(r"^(?P<domain>[a-z_]+)-s(?P<seed>\d+)$")
 
@@ -132,3 +132,26 @@ def load_calib_curves(plots_dir: str | Path, reasoners: Sequence[str] | None = N
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols].sort_values(["reasoner", "domain", "seed", "step"])
+
+
+def loss_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """The QAT training loss per reasoner and init domain (a description, not a claim): the mean logged loss over
+    the budget and the last one, each as mean ± sd over seeds, the mean's ratio to the own-traces init's, and
+    whether it is above the own-traces init's in every seed. The batches are a function of the seed and step, so
+    two inits of the same seed see the same data in the same order."""
+    loss = curves.dropna(subset=["loss"])
+    if loss.empty:
+        return pd.DataFrame(columns=["reasoner", "domain", "seeds", "mean loss", "last loss", "x traces",
+                                     "above traces in every seed"])
+    per = loss.sort_values("step").groupby(["reasoner", "domain", "seed"])["loss"].agg(area="mean", last="last")
+    rows = []
+    for (r, d), g in per.groupby(level=[0, 1], sort=False):
+        g = g.droplevel([0, 1])
+        own = per.loc[(r, "traces")] if (r, "traces") in per.index.droplevel(2) else None
+        both = g.join(own, rsuffix="_own", how="inner") if own is not None else g.iloc[:0]
+        rows.append({"reasoner": r, "domain": d, "seeds": len(g),
+                     "mean loss": f"{g.area.mean():.4f} ± {g.area.std(ddof=1) if len(g) > 1 else 0:.4f}",
+                     "last loss": f"{g['last'].mean():.4f} ± {g['last'].std(ddof=1) if len(g) > 1 else 0:.4f}",
+                     "x traces": g.area.mean() / own.area.mean() if own is not None else float("nan"),
+                     "above traces in every seed": bool(len(both)) and bool((both.area > both.area_own).all())})
+    return pd.DataFrame(rows)
