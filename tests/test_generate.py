@@ -174,3 +174,75 @@ def test_uniforms_are_uniform_and_independent_of_the_batch():
     assert abs(float(torch.corrcoef(u[:2])[0, 1])) < 0.03  # consecutive steps uncorrelated
     assert torch.equal(uniforms(keys[5:9], 2), u[2, 5:9])
     assert not torch.equal(row_keys(1, torch.arange(5), torch.zeros(5, dtype=torch.long)), keys[:5])
+
+
+def _scripted_generate(items):
+    """A stand-in for ``generate``: sample ``j`` of prompt ``i`` is the item's reference solution when
+    ``(i + j) % 3 == 0``, else a wrong text; greedy (temperature 0) decodes are right on even prompts."""
+    from reasonlab.generate import Sample
+
+    by_prompt = {it.prompt: it for it in items}
+
+    def fake(model, tok, prompts, cfg, backend="transformers", desc="", model_path=None):
+        out = []
+        for i, p in enumerate(prompts):
+            right = [(i + j) % 3 == 0 for j in range(cfg.n)] if cfg.temperature > 0 else [i % 2 == 0]
+            out.append([Sample(by_prompt[p].reference if r else "no answer", 3, True) for r in right])
+        return out
+    return fake
+
+
+def test_suite_rows_and_per_problem_scores_agree_with_the_tier_metrics(smoke_world, monkeypatch):
+    """``evaluate_suite(rows=True)`` keeps one row per sampled solution, whose per-problem shares average to the
+    tier's Avg@k; the calibration stage's per-problem vectors and the probes' per-item shares are those shares."""
+    import numpy as np
+
+    import reasonlab.evaluate as E
+    from reasonlab.quant.calib_align import probe_scores, suite_scores
+    from reasonlab.quant.config import ValidationProbe
+    from reasonlab.schema import SampledEval
+    from reasonlab.world.tasks import open_task
+
+    task = open_task(smoke_world)
+    suite = {t: task.tier_items(t, 5) for t in ("easy", "medium")}
+    items = [it for v in suite.values() for it in v]
+    monkeypatch.setattr(E, "generate", _scripted_generate(items))
+    ev = SampledEval(k=3, max_new_tokens=8, tiers=["easy", "medium"])
+    plain = E.evaluate_suite(None, None, suite, ev, seed=0)
+    full = E.evaluate_suite(None, None, suite, ev, seed=0, rows=True)
+    assert "rows" not in plain and {k: v for k, v in full.items() if k != "rows"} == plain
+    assert len(full["rows"]) == 10 * 3 and set(full["rows"][0]) == set(E.ROW_KEYS)
+    expect = np.array([[(i + j) % 3 == 0 for j in range(3)] for i in range(5)]).mean(axis=1)
+    for tier in suite:
+        assert plain[tier]["avg_at_k"] == pytest.approx(expect.mean())
+        assert plain[tier]["greedy"] == pytest.approx(0.6)
+    out, per = suite_scores(None, None, suite, ev, seed=0)
+    assert np.allclose(per, np.concatenate([expect, expect]))
+    assert out["easy"]["avg_at_k_ci95"] == list(E.bootstrap_ci(expect, seed=0))
+    probe = ValidationProbe(n_problems=5, k=3, temperature=1.0, max_new_tokens=8)
+    assert np.allclose(probe_scores(None, None, suite["easy"], probe, seed=0), expect)
+    acc = E.probe_accuracy(None, None, suite["easy"], k=3, temperature=1.0)
+    assert acc == pytest.approx(expect.mean())
+
+
+def test_greedy_off_skips_the_greedy_decodes_and_keeps_the_sampled_metrics(smoke_world, monkeypatch):
+    import reasonlab.evaluate as E
+    from reasonlab.schema import SampledEval
+    from reasonlab.world.tasks import open_task
+
+    suite = {"easy": open_task(smoke_world).tier_items("easy", 4)}
+    fake = _scripted_generate(suite["easy"])
+    calls = []
+
+    def counting(model, tok, prompts, cfg, *a, **kw):
+        calls.append(cfg.temperature)
+        return fake(model, tok, prompts, cfg, *a, **kw)
+    monkeypatch.setattr(E, "generate", counting)
+    on = E.evaluate_suite(None, None, suite, SampledEval(k=3, max_new_tokens=8, tiers=["easy"]), seed=0)
+    assert calls == [1.0, 0.0] and on["easy"]["greedy"] == pytest.approx(0.5)
+    calls.clear()
+    off = E.evaluate_suite(None, None, suite, SampledEval(k=3, max_new_tokens=8, tiers=["easy"], greedy=False),
+                           seed=0, rows=True)
+    assert calls == [1.0] and "greedy" not in off["easy"]
+    assert {k: v for k, v in on["easy"].items() if k != "greedy"} == off["easy"]
+    assert len(off["rows"]) == 4 * 3

@@ -24,6 +24,8 @@ from .world.problems import HABITS, valid_orders
 from .world.tasks import Item, open_task
 
 Z95 = 1.959963984540054
+# what :func:`evaluate_suite` keeps of each sampled solution when asked for its rows
+ROW_KEYS = ("tier", "pid", "sample", "correct", "step_validity", "n_tokens")
 
 
 def avg_at_k(correct: np.ndarray) -> float:
@@ -66,13 +68,14 @@ def mean_sd(values) -> tuple[float, float]:
 
 def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperature: float, top_p: float,
                   max_new_tokens: int, batch_size: int, seed: int, backend: str = "transformers",
-                  model_path=None, tier: str = "") -> tuple[dict, list[dict]]:
-    """Metrics and per-sample records of one tier (``items``: :class:`~reasonlab.world.tasks.Item` s)."""
+                  model_path=None, tier: str = "", greedy: bool = True) -> tuple[dict, list[dict]]:
+    """Metrics and per-sample records of one tier (``items``: :class:`~reasonlab.world.tasks.Item` s);
+    ``greedy``: also one greedy decode per problem (its accuracy, interval and length)."""
     prompts = [it.prompt for it in items]
     samp = generate(model, tokenizer, prompts, SamplingConfig(k, temperature, top_p, max_new_tokens, seed, batch_size),
                     backend, desc=f"sample {tier}", model_path=model_path)
-    greedy = generate(model, tokenizer, prompts, SamplingConfig(1, 0.0, 1.0, max_new_tokens, seed, batch_size),
-                      backend, desc=f"greedy {tier}", model_path=model_path)
+    greedy_out = generate(model, tokenizer, prompts, SamplingConfig(1, 0.0, 1.0, max_new_tokens, seed, batch_size),
+                          backend, desc=f"greedy {tier}", model_path=model_path) if greedy else None
     correct = np.zeros((len(items), k), dtype=bool)
     records, lengths, validity, finished = [], [], [], []
     habits: list[tuple[str, ...]] = []  # of the fully valid samples of multi-order problems
@@ -91,8 +94,8 @@ def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperatur
                             "dialect": v.dialect, "text": s.text})
     g_correct = []
     g_len = []
-    for i, p in enumerate(items):
-        s = greedy[i][0]
+    for i, p in enumerate(items if greedy else []):
+        s = greedy_out[i][0]
         v = p.check(s.text)
         g_correct.append(v.correct)
         g_len.append(s.n_tokens)
@@ -101,19 +104,19 @@ def evaluate_tier(model, tokenizer, items: Sequence[Item], *, k: int, temperatur
                         "dialect": v.dialect, "text": s.text})
     per_problem = correct.mean(axis=1)
     lo, hi = bootstrap_ci(per_problem, seed=seed)
-    glo, ghi = wilson_ci(int(sum(g_correct)), len(g_correct))
     m = {
         f"avg@{k}": avg_at_k(correct),
         f"avg@{k}_ci95": [lo, hi],
         f"pass@{k}": pass_at_k(correct),
-        "greedy": float(np.mean(g_correct)),
-        "greedy_ci95": [glo, ghi],
         "mean_len_tokens": float(np.mean(lengths)),
-        "greedy_mean_len_tokens": float(np.mean(g_len)),
         "step_validity": float(np.mean(validity)),
         "finished": float(np.mean(finished)),
         "n_problems": len(items),
     }
+    if greedy:
+        glo, ghi = wilson_ci(int(sum(g_correct)), len(g_correct))
+        m.update({"greedy": float(np.mean(g_correct)), "greedy_ci95": [glo, ghi],
+                  "greedy_mean_len_tokens": float(np.mean(g_len))})
     if habits:
         m["order_habits"] = {h: sum(h in hs for hs in habits) / len(habits) for h in HABITS}
         m["order_habits_n"] = len(habits)
@@ -143,27 +146,41 @@ def eval_suite(task, ev: SampledEval) -> dict[str, list[Item]]:
     return {tier: task.tier_items(tier, ev.limit) for tier in ev.tiers}
 
 
-def evaluate_suite(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev: SampledEval, seed: int) -> dict:
-    """Compact metrics of one model on ``suite``: per tier ``avg_at_k``, ``greedy``, ``mean_len_tokens``,
+def evaluate_suite(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev: SampledEval, seed: int, *,
+                   rows: bool = False) -> dict:
+    """Compact metrics of one model on ``suite``: per tier ``avg_at_k``, ``greedy`` (if ``ev.greedy``), ``mean_len_tokens``,
     ``step_validity``; their means over tiers (``avg_at_k``, ``mean_len_tokens``).
 
     Keys do not depend on ``k`` (stable ``dvc exp show`` columns). Every model is sampled with the
-    same seed (common random numbers), so two models differ only by what they are.
+    same seed (common random numbers), so two models differ only by what they are. ``rows``: also return
+    ``out["rows"]``, one per sampled solution (:data:`ROW_KEYS`; greedy decodes left out), so that every
+    difference between two models can be paired over the same problems.
     """
     out: dict = {}
+    kept: list[dict] = []
     for tier, items in suite.items():
-        m, _ = evaluate_tier(model, tokenizer, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
-                             max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier)
-        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], "greedy": m["greedy"], "mean_len_tokens": m["mean_len_tokens"],
-                     "step_validity": m["step_validity"]}
+        m, recs = evaluate_tier(model, tokenizer, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
+                                max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier,
+                                greedy=ev.greedy)
+        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], **({"greedy": m["greedy"]} if ev.greedy else {}),
+                     "mean_len_tokens": m["mean_len_tokens"], "step_validity": m["step_validity"]}
+        if rows:
+            kept += [{key: r[key] for key in ROW_KEYS} for r in recs if not r["greedy"]]
     out["avg_at_k"] = float(np.mean([out[t]["avg_at_k"] for t in suite]))
     out["mean_len_tokens"] = float(np.mean([out[t]["mean_len_tokens"] for t in suite]))
+    if rows:
+        out["rows"] = kept
     return out
 
 
-def probe_accuracy(model, tokenizer, items: Sequence[Item], *, k: int = 1, temperature: float = 0.0,
-                   max_new_tokens: int = 160, seed: int = 0, batch_size: int = 512) -> float:
-    """Avg@k on ``items`` (``temperature`` 0: greedy accuracy): a cheap accuracy-vs-step probe."""
+def probe_correct(model, tokenizer, items: Sequence[Item], *, k: int = 1, temperature: float = 0.0,
+                  max_new_tokens: int = 160, seed: int = 0, batch_size: int = 512) -> np.ndarray:
+    """``[items, k]``: whether each of ``k`` samples (``temperature`` 0: greedy) of every item is right."""
     outs = generate(model, tokenizer, [it.prompt for it in items],
                     SamplingConfig(k, temperature, 1.0, max_new_tokens, seed, batch_size), desc="probe")
-    return float(np.mean([bool(it.check(s.text).correct) for it, o in zip(items, outs) for s in o]))
+    return np.array([[bool(it.check(s.text).correct) for s in o] for it, o in zip(items, outs)], dtype=bool)
+
+
+def probe_accuracy(model, tokenizer, items: Sequence[Item], **kw) -> float:
+    """Avg@k on ``items`` (:func:`probe_correct`'s arguments): a cheap accuracy-vs-step probe."""
+    return float(probe_correct(model, tokenizer, items, **kw).mean())

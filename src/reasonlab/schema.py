@@ -116,6 +116,7 @@ class SampledEval(Strict):
     batch_size: int = Field(default=64, gt=0)
     tiers: list[Tier] = Field(default_factory=lambda: list(TIERS))
     limit: int | None = Field(default=None, gt=0)  # first N problems of each tier
+    greedy: bool = True  # also one greedy decode per problem (greedy accuracy); off where nothing reads it
 
     @model_validator(mode="after")
     def _check_tiers(self):

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluate import evaluate_tier, mean_sd
+from ..evaluate import mean_sd
 from ..stats import paired_diff
 from .config import ParadoxConfig
 
@@ -44,32 +44,13 @@ def aggregate_students(records: Sequence[Mapping], tiers: Sequence[str]) -> dict
 
 # --- per-problem results and the paired statistics on them (issue 24) ---------------------------------------------
 
-ROW_KEYS = ("tier", "pid", "sample", "correct", "step_validity", "n_tokens")
 UTILITIES = {"acc": "answer Avg@k", "valid": "fully valid solutions"}
-
-
-def evaluate_with_rows(model, tok, suite: Mapping[str, Sequence], ev, seed: int) -> dict:
-    """:func:`reasonlab.evaluate.evaluate_suite`'s metrics of one model, plus ``rows``: one per sampled solution
-    (``tier, pid, sample, correct, step_validity, n_tokens``; greedy decodes are left out), so that every
-    difference between two models can be paired over the same problems."""
-    out: dict = {}
-    rows: list[dict] = []
-    for tier, items in suite.items():
-        m, recs = evaluate_tier(model, tok, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
-                                max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier)
-        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], "greedy": m["greedy"], "mean_len_tokens": m["mean_len_tokens"],
-                     "step_validity": m["step_validity"]}
-        rows += [{k: r[k] for k in ROW_KEYS} for r in recs if not r["greedy"]]
-    out["avg_at_k"] = float(np.mean([out[t]["avg_at_k"] for t in suite]))
-    out["mean_len_tokens"] = float(np.mean([out[t]["mean_len_tokens"] for t in suite]))
-    out["rows"] = rows
-    return out
 
 
 def problem_scores(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (``set, objective, seed``) row, per (``tier, pid``) column: the share of samples with the right answer
     (``acc``) and of fully valid ones (``valid``: right answer and every step valid), as a two-level column index
-    ``(utility, (tier, pid))``. ``rows``: the per-sample rows of :func:`evaluate_with_rows` with
+    ``(utility, (tier, pid))``. ``rows``: the per-sample rows of :func:`reasonlab.evaluate.evaluate_suite` (``rows=True``) with
     ``set, objective, seed`` columns (the base model: set ``base``, objective ``-``, seed ``-1``)."""
     r = rows.assign(acc=rows["correct"].astype(float),
                     valid=(rows["correct"] & (rows["step_validity"] >= 1.0)).astype(float))

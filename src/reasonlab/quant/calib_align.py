@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..generate import SamplingConfig, generate
+from ..evaluate import bootstrap_ci, evaluate_suite, probe_correct
 from ..io import params_hash, write_text
 from ..world.tasks import Item, Task
 from .config import CalibAlignConfig, ValidationProbe
@@ -112,34 +112,28 @@ def probe_items(task: Task, n: int, exclude: set[str]) -> tuple[list[Item], str]
 
 
 def suite_scores(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev, seed: int) -> tuple[dict, np.ndarray]:
-    """Avg@k of ``model`` per tier of ``suite`` (``ev``: a :class:`~reasonlab.schema.SampledEval`) and the share
-    of correct samples of every problem, tiers concatenated in ``suite`` order (same seed: common random
-    numbers, so two models' vectors pair problem by problem)."""
-    from ..evaluate import evaluate_tier
-
+    """Avg@k of ``model`` per tier of ``suite`` (``ev``: a :class:`~reasonlab.schema.SampledEval`) with its
+    interval over problems, and the share of correct samples of every problem, tiers concatenated in ``suite``
+    order (same seed: common random numbers, so two models' vectors pair problem by problem)."""
+    res = evaluate_suite(model, tokenizer, suite, ev, seed, rows=True)
+    correct: dict[tuple[str, str], list[bool]] = {}
+    for r in res["rows"]:
+        correct.setdefault((r["tier"], r["pid"]), []).append(r["correct"])
     out: dict = {}
     per: list[np.ndarray] = []
     for tier, items in suite.items():
-        m, recs = evaluate_tier(model, tokenizer, list(items), k=ev.k, temperature=ev.temperature, top_p=ev.top_p,
-                                max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size, seed=seed, tier=tier)
-        out[tier] = {"avg_at_k": m[f"avg@{ev.k}"], "avg_at_k_ci95": m[f"avg@{ev.k}_ci95"]}
-        row = {it.pid: i for i, it in enumerate(items)}
-        c = np.zeros((len(items), ev.k))
-        for r in recs:
-            if not r["greedy"]:
-                c[row[r["pid"]], r["sample"]] = r["correct"]
-        per.append(c.mean(axis=1))
-    out["avg_at_k"] = float(np.mean([out[t]["avg_at_k"] for t in suite]))
+        shares = np.array([np.mean(correct[(tier, it.pid)]) for it in items], dtype=float)
+        out[tier] = {"avg_at_k": res[tier]["avg_at_k"], "avg_at_k_ci95": list(bootstrap_ci(shares, seed=seed))}
+        per.append(shares)
+    out["avg_at_k"] = res["avg_at_k"]
     return out, np.concatenate(per) if per else np.zeros(0)
 
 
 def probe_scores(model, tokenizer, items: Sequence[Item], probe: ValidationProbe, seed: int,
                  batch_size: int = 512) -> np.ndarray:
     """The share of ``probe.k`` samples with the right answer, per item (the same sampling seed every time)."""
-    outs = generate(model, tokenizer, [it.prompt for it in items],
-                    SamplingConfig(probe.k, probe.temperature, 1.0, probe.max_new_tokens, seed, batch_size),
-                    desc="probe")
-    return np.array([np.mean([bool(it.check(s.text).correct) for s in o]) for it, o in zip(items, outs)])
+    return probe_correct(model, tokenizer, items, k=probe.k, temperature=probe.temperature,
+                         max_new_tokens=probe.max_new_tokens, seed=seed, batch_size=batch_size).mean(axis=1)
 
 
 class ProblemCurve:

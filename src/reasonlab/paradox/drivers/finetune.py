@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from ...checkpoint import CKPT_ROOT, Run, digest
-from ...evaluate import eval_suite
+from ...evaluate import eval_suite, evaluate_suite
 from ...io import fresh_tmp_dir, params_hash, replace_dir, setup_threads, write_json
 from ...models.losses import objective_loss
 from ...models.train import train
 from ...models.zoo import load_lm
 from ...world.tasks import open_task
 from ..config import ParadoxParams
-from ..students import (aggregate_students, evaluate_with_rows, paired_differences, precondition, problem_scores,
+from ..students import (aggregate_students, paired_differences, precondition, problem_scores,
                         student_name, students)
 from ..variants import load_variants, variant_examples
 
@@ -48,7 +48,7 @@ def finetune_family(P: ParadoxParams, family: str, model_dir: str | Path, world_
     base_digest = digest(model_dir)
     eval_spec = {"eval": ev.model_dump(), "seed": P.seed, "rows": 1}
     base_ev = Run(f"paradox-base-{family}", {"model": base_digest}, ckpt_root).cached(
-        "eval", eval_spec, lambda: evaluate_with_rows(base, tok, suite, ev, P.seed))
+        "eval", eval_spec, lambda: evaluate_suite(base, tok, suite, ev, P.seed, rows=True))
     rows = [{"set": "base", "objective": "-", "seed": -1, **r} for r in base_ev.pop("rows")]
     plots_tmp = fresh_tmp_dir(plots_dir)
     records = []
@@ -75,7 +75,7 @@ def finetune_family(P: ParadoxParams, family: str, model_dir: str | Path, world_
                                                     seed=seed, ckpt_dir=ck, live_dir=ck / "live",
                                                     loss_fn=objective_loss(obj), desc=desc), desc)
         student.eval()
-        res = run.cached("eval", eval_spec, lambda: evaluate_with_rows(student, tok, suite, ev, P.seed))
+        res = run.cached("eval", eval_spec, lambda: evaluate_suite(student, tok, suite, ev, P.seed, rows=True))
         rows += [{"set": set_name, "objective": obj, "seed": seed, **r} for r in res.pop("rows")]
         if (run.dir / "live").exists():
             shutil.copytree(run.dir / "live", plots_tmp / name)

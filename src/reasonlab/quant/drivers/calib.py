@@ -34,9 +34,8 @@ from ...models.train import train
 from ...models.zoo import load_lm
 from ...stats import paired_diff
 from ...world.tasks import open_task
-from ..calib_align import ProblemCurve, area_after_start, calibration_sets, claim, probe_scores, steps_to_target, \
-    suite_scores
-from ..calib_align import probe_items as validation_probe
+from ..calib_align import (ProblemCurve, area_after_start, calibration_sets, claim, probe_items, probe_scores,
+                           steps_to_target, suite_scores)
 from ..config import QuantParams as Params
 from ..packed import dequantized_copy
 from ..ptq import run_ptq, save_quantized
@@ -71,7 +70,7 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
     pool, _ = trace_items(task, qc.traces.n_problems, qc.traces.seed)
     sets = calibration_sets(ca, task, traces, {it.pid: it for it in pool}, tok.eos_token)
     suite = eval_suite(task, qc.eval)
-    probe_items, probe_split = validation_probe(task, ca.probe.n_problems, {it.pid for it in pool})
+    probe, probe_split = probe_items(task, ca.probe.n_problems, {it.pid for it in pool})
     pids = [f"{t}:{it.pid}" for t, items in suite.items() for it in items]
     rows: list[dict] = []
 
@@ -80,8 +79,8 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
 
     t_all = time.perf_counter()
     fp_ev, fp_test = suite_scores(fp, tok, suite, qc.eval, P.seed)
-    fp_probe = probe_scores(fp, tok, probe_items, ca.probe, P.seed)
-    probe_ids = [f"{probe_split}:{it.pid}" for it in probe_items]
+    fp_probe = probe_scores(fp, tok, probe, ca.probe, P.seed)
+    probe_ids = [f"{probe_split}:{it.pid}" for it in probe]
     keep("test", fp_test, pids, model="fp")
     keep("probe", fp_probe, probe_ids, model="fp", step=0)
     tmp = fresh_tmp_dir(out_dir)
@@ -130,7 +129,7 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
     base_spec = {"reasoner": reasoner, "model": digest(model_dir), "traces": digest(traces_path),
                  "scheme": scheme.to_dict(), "train": cfg.model_dump(), "objective": ca.objective,
                  "kd": qc.qat.kd.model_dump() if ca.objective == "kd" else None, "eval_every": ca.eval_every,
-                 "probe": ca.probe.model_dump(), "probe_items": [it.pid for it in probe_items]}
+                 "probe": ca.probe.model_dump(), "probe_items": [it.pid for it in probe]}
     eval_spec = {"eval": qc.eval.model_dump(), "seed": P.seed, "per_problem": 1}
     fp_target = ca.target * float(fp_probe.mean())
     curves: dict[str, dict[int, np.ndarray]] = {d: {} for d in ca.domains}  # domain -> seed -> [steps, problems]
@@ -145,7 +144,7 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
                       ckpt_root)
             desc = f"qat {reasoner} w{ca.qat_bits} calib={dom} s{seed}"
             student = qat_student(fp, scheme, init_path)
-            curve = ProblemCurve(run.dir / "probe.json", fp, tok, probe_items, ca.probe, P.seed)
+            curve = ProblemCurve(run.dir / "probe.json", fp, tok, probe, ca.probe, P.seed)
             if 0 not in curve.points:
                 curve(0, student)
             stats = run.train(student, lambda ck: train(
@@ -212,7 +211,7 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
     return {"reasoner": reasoner, "k": qc.eval.k, "n_calib": len(next(iter(sets.values())).texts),
             "calib": {d: s.summary(tok) for d, s in sets.items()},
             "fp": {**fp_ev, "probe": float(fp_probe.mean())}, "target": ca.target, "target_acc": fp_target,
-            "probe_split": probe_split, "probe_problems": len(probe_items),
+            "probe_split": probe_split, "probe_problems": len(probe),
             "ptq": ptq, "qat": {"bits": ca.qat_bits, "init": ca.qat_init, "objective": ca.objective,
                                 "steps": cfg.steps, "probe_steps": steps_seen, "domains": qat, "aligned_vs": qat_claims},
             "wall_s": time.perf_counter() - t_all}
