@@ -72,6 +72,30 @@ def test_resume_from_checkpoint_reaches_the_same_state(smoke_params, smoke_world
         assert stats[k] == full_stats[k], k
 
 
+def test_resume_after_a_kill_mid_write_rebuilds_dvclive_state(smoke_params, smoke_world, tmp_path):
+    """A kill while dvclive writes its summary (CI saw an empty ``metrics.json``) or appends a curve row: the
+    resumed run ends with the uninterrupted run's curves and summary."""
+    tok, exs, _, spec = _setup(smoke_params, smoke_world, "qwen")
+    cfg = smoke_params.train_params("qwen").model_copy(
+        update={"steps": 8, "batch_size": 8, "ckpt_every": 2, "log_every": 2})
+    train(build_model(spec, tok, 0), exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=tmp_path / "a",
+          live_dir=tmp_path / "a" / "live")
+    b = tmp_path / "b"
+    train(build_model(spec, tok, 0), exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=b, live_dir=b / "live",
+          max_steps=4)
+    (b / "live" / "metrics.json").write_text("")  # the summary truncated by the kill
+    with open(b / "live" / "plots" / "metrics" / "loss.tsv", "a") as f:
+        f.write("6\t0.12")  # a row logged after the checkpoint, cut in mid-write
+    with open(b / "live" / "plots" / "metrics" / "lr.tsv", "a") as f:
+        f.write("6\t0.001\n")  # a whole row logged after the checkpoint
+    train(build_model(spec, tok, 0), exs, cfg, pad_id=tok.pad_token_id, seed=0, ckpt_dir=b, live_dir=b / "live")
+    want, got = tmp_path / "a" / "live", b / "live"
+    assert json.loads((got / "metrics.json").read_text()) == json.loads((want / "metrics.json").read_text())
+    for name in ("loss", "lr", "grad_norm"):
+        tsv = f"plots/metrics/{name}.tsv"
+        assert (got / tsv).read_text() == (want / tsv).read_text(), name
+
+
 def test_dft_loss_identities():
     torch.manual_seed(0)
     logits = torch.randn(2, 5, 11, requires_grad=True)

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from ..checkpoint import load_train_state, save_train_state
+from ..io import write_json, write_text
 from ..schema import TrainParams
 from .batching import collate, model_inputs, pack
 from .losses import LossFn, ce_loss
@@ -103,16 +104,56 @@ def no_curves(live_dir: str | Path | None) -> None:
         (Path(live_dir) / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
 
 
-def _truncate_curves(live_dir: Path, step: int) -> None:
-    """Drop the rows logged after ``step`` (by a run killed after its last checkpoint) from dvclive's curves."""
-    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
-        lines = tsv.read_text().splitlines()
-        head, rows = lines[:1], [ln for ln in lines[1:] if ln.strip()]
-        col = head[0].split("\t").index("step") if head and "step" in head[0].split("\t") else None
-        if col is None:
+def _curve_rows(tsv: Path, step: int) -> tuple[list[str], list[list[str]]]:
+    """dvclive curve ``tsv``'s header and its whole rows logged at or before ``step``: a row cut short by a
+    kill in mid-write (too few fields, or a step that does not parse) is dropped with the rows after ``step``."""
+    lines = tsv.read_text().splitlines()
+    head = lines[0].split("\t") if lines else []
+    if "step" not in head:
+        return head, []
+    col, rows = head.index("step"), []
+    for ln in lines[1:]:
+        fields = ln.split("\t")
+        if len(fields) != len(head):
             continue
-        kept = [ln for ln in rows if int(float(ln.split("\t")[col])) <= step]
-        tsv.write_text("\n".join(head + kept) + "\n")
+        try:
+            s = int(float(fields[col]))
+        except ValueError:
+            continue
+        if s <= step:
+            rows.append(fields)
+    return head, rows
+
+
+def _rewind_live(live_dir: Path, step: int) -> None:
+    """Put dvclive's directory back where it stood at checkpoint ``step``, whatever a kill left in it.
+
+    The curves lose the rows logged after ``step`` (and a row cut in mid-write); the summary ``metrics.json``,
+    which dvclive writes in place and a kill can leave empty, is rebuilt from the curves' last rows, so a
+    resumed run ends with the summary of an uninterrupted one. dvclive's own resume reads that summary."""
+    root, summary = live_dir / "plots" / "metrics", {}
+    for tsv in sorted(root.rglob("*.tsv")):
+        head, rows = _curve_rows(tsv, step)
+        if "step" not in head:  # killed before dvclive wrote the header: dvclive starts the file afresh
+            tsv.unlink()
+            continue
+        write_text(tsv, "\n".join(["\t".join(head)] + ["\t".join(r) for r in rows]) + "\n")
+        if not rows:
+            continue
+        raw = rows[-1][-1]  # the metric's own column is the last (dvclive: [timestamp,] step, name)
+        try:
+            val: float | str = float(raw)
+            if not math.isfinite(val):
+                val = raw  # dvclive logs nan and inf as strings
+        except ValueError:
+            val = raw
+        node = summary
+        *parents, leaf = tsv.relative_to(root).with_suffix("").parts
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = val
+    summary["step"] = step
+    write_json(live_dir / "metrics.json", summary)
 
 
 def train(
@@ -188,8 +229,11 @@ def train(
         from dvclive import Live
 
         if start > 0:
-            _truncate_curves(Path(live_dir), start)
+            _rewind_live(Path(live_dir), start)
         live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=start > 0, report=None)
+        if start > 0:  # dvclive's resume counts from the summary's step + 1, and end() would write that step back
+            live.step = start
+            live.summary.pop("step", None)
 
     wrapped.train()
     end = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
