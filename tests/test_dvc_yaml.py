@@ -74,7 +74,8 @@ FOUNDATION = {"world", "pretrain", "eval", "report_base_models"}
 PARTS = {"paradox": "src/reasonlab/paradox", "quant": "src/reasonlab/quant"}
 
 
-REPORT_PARTS = {"report_paradox": "paradox", "report_quant": "quant", "report_calibration": "quant"}
+REPORT_PARTS = {"report_paradox": "paradox", "report_quant": "quant", "report_calibration": "quant",
+                "adaptation_cost": "paradox", "report_adaptation": "paradox"}
 
 
 def _part(name: str) -> str | None:

@@ -66,6 +66,7 @@ def _run_all(fams) -> None:
         _stage("paradox_variants", item=f)
         _stage("paradox_score", item=f)
         _finetune(f)
+        _stage("adaptation_cost", item=f)
 
 
 def _finetune(f: str) -> None:
@@ -286,6 +287,60 @@ def test_report_notebook_renders(repo):
     assert (root / "reports/paradox/figures/rm_vs_utility.png").exists()
     assert "dialect_detector_acc" in html and (root / "reports/paradox/tables/reward_model_accuracy.csv").exists()
     assert "Flaws behind right answers" in html and (root / "reports/paradox/tables/rft_flaws.csv").exists()
+
+
+@pytest.mark.slow
+def test_adaptation_stage(repo):
+    """adaptation_cost on the smoke profile: the five sets' perplexity is the scoring stage's, the sweep's sets are
+    valid derivations of the same atoms, every level has its students, and the verdict reads the intervals."""
+    root, P = repo
+    ac = P.paradox.adaptation
+    tested = 0
+    for f in FAMILIES:
+        m = _json(root / f"metrics/adaptation/{f}.json")
+        a = _json(root / f"data/adaptation/{f}/adaptation.json")
+        sc = _json(root / f"metrics/paradox/score/{f}.json")
+        assert m["n_ids"] == sc["n_ids"]
+        if not m["n_ids"]:
+            assert "not_testable" in m["sweep"]
+            continue
+        tested += 1
+        for name, d in sc["sets"].items():
+            assert m["sets"][name]["ppl"] == d["ppl"] and m["sets"][name]["ppl_q1"] == d["ppl_q1"]
+        assert m["logic_all_valid"] == 1.0 and m["logic_same_atoms"] == 1.0
+        assert len(m["drift_ppl"]) == len(ac.levels) + ac.order_axis
+        for name, la in a["loss_attribution"].items():
+            shares = sum(c["loss_share"] for c in la["quarter"]["by_class"].values())
+            assert shares == pytest.approx(1.0), name
+        recs = a["records"]
+        assert len(recs) == len(m["drift_ppl"]) * len(ac.objectives) * len(ac.seeds)
+        assert {r["steps"] for r in recs} == {m["steps"]}
+        rows = __import__("pandas").read_parquet(root / f"data/adaptation/{f}/per_problem.parquet")
+        assert set(rows["set"]) == set(m["drift_ppl"]) | {"base"}
+        for o, by_u in m["drift_utility"].items():
+            for u, v in by_u.items():
+                assert v["verdict"] in ("holds", "does not hold", "not testable here")
+                assert len(v["per_level"]) == len(ac.levels)
+                lo, hi = v["last_minus_first_ci95"]
+                assert lo <= v["last_minus_first"] <= hi
+                if v["verdict"] == "holds":
+                    assert v["spearman_ci95"][1] < 0 and hi < 0
+    assert tested, "no family had ids: the sweep never ran"
+
+
+@pytest.mark.slow
+def test_adaptation_report_renders(repo):
+    from reasonlab.report import run_notebook
+
+    root, P = repo
+    params = {"metrics_dir": str(root / "metrics/adaptation"), "data_dir": str(root / "data/adaptation"),
+              "families": list(P.paradox.families), "objectives": list(P.paradox.adaptation.objectives)}
+    page = run_notebook("adaptation", root / "reports/adaptation", params, notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    assert "causal drift sweep" in html and "Loss attribution" in html
+    for t in ("perplexity", "quarter_ranking", "loss_attribution_q1", "sweep", "sweep_claims"):
+        assert (root / f"reports/adaptation/tables/{t}.csv").exists(), t
+    assert (root / "reports/adaptation/figures/drift_sweep.png").exists()
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from .schema import TIERS
 REPORTS = {  # report name -> title, in index order
     "base_models": "Base models: accuracy by tier (foundation)",
     "paradox": "The Quality-Utility Paradox: RM score vs fine-tuned utility, adaptation cost",
+    "adaptation": "Adaptation cost: perplexity by quarter, loss attribution, the causal drift sweep",
     "quant": "Low-bit QAT: objective (RQ1), PTQ-init ablation (RQ2), 2-bit recovery",
     "calibration": "Calibration-domain alignment (RQ4): PTQ per calibration domain, QAT from each",
 }

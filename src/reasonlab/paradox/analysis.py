@@ -33,16 +33,17 @@ SYMBOLIC_TOKENS = frozenset({"=", ";", "####"})
 
 
 @torch.inference_mode()
-def solution_token_nll(model, tok, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 16,
-                       max_len: int = 1024) -> list[np.ndarray]:
-    """Per-token negative log-likelihood (nats) of each solution (and its ``<eos>``) given its prompt."""
+def solution_token_nll_ids(model, tok, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 16,
+                           max_len: int = 1024) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per solution (and its ``<eos>``) given its prompt: the target token ids and their negative
+    log-likelihood (nats)."""
     if len(prompts) != len(solutions):
         raise ValueError(f"solutions: expected one per prompt ({len(prompts)}), got {len(solutions)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model.eval()
     exs = [sft_example(tok, p, s) for p, s in zip(prompts, solutions)]
-    out: list[np.ndarray] = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     for s in range(0, len(exs), batch_size):
         b = collate(exs[s : s + batch_size], tok.pad_token_id, max_len)
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
@@ -50,8 +51,14 @@ def solution_token_nll(model, tok, prompts: Sequence[str], solutions: Sequence[s
         nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none").view(tgt.shape)
         mask = b["loss_mask"][:, 1:]
         for i in range(len(tgt)):
-            out.append(nll[i][mask[i]].numpy().astype(np.float64))
+            out.append((tgt[i][mask[i]].numpy(), nll[i][mask[i]].numpy().astype(np.float64)))
     return out
+
+
+def solution_token_nll(model, tok, prompts: Sequence[str], solutions: Sequence[str], batch_size: int = 16,
+                       max_len: int = 1024) -> list[np.ndarray]:
+    """Per-token negative log-likelihood (nats) of each solution (and its ``<eos>``) given its prompt."""
+    return [nll for _, nll in solution_token_nll_ids(model, tok, prompts, solutions, batch_size, max_len)]
 
 
 def quarter_index(length: int) -> np.ndarray:
@@ -220,5 +227,5 @@ def analyze_variants(model, tok, sets: Mapping[str, object], problems: Sequence[
 
 
 __all__ = ["FLAW_KINDS", "QUARTERS", "SYMBOLIC_TOKENS", "analyze_variants", "flaw_profile", "perplexity", "perplexity_from_nll",
-           "preservation_summary", "quarter_index", "semantic_preservation", "set_quality", "solution_token_nll",
+           "preservation_summary", "quarter_index", "semantic_preservation", "set_quality", "solution_token_nll", "solution_token_nll_ids",
            "token_shares", "token_shift"]

@@ -25,7 +25,8 @@ Sections (``conf/paradox/tiny.yaml`` holds the values and says what each one dri
 * ``finetune``: the students: every set x objective x seed with the same budget (``train``: epochs of
   the common problem ids, batch size, learning rate);
 * ``student_eval``: Avg@k of every student per tier;
-* ``grid``: the robustness grid (learning rate x batch size) run as DVC experiments.
+* ``grid``: the robustness grid (learning rate x batch size) run as DVC experiments;
+* ``adaptation``: the adaptation-cost stage (the causal drift sweep's levels, objectives, seeds, evaluation).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ MODES = ("synth", "refine", "style")  # the oracle's prompted modes
 MODE_OF_SET = {"oracle_refined": "refine", "oracle_synth": "synth", "style_aligned": "style"}
 MISTAKE_KINDS = ("arithmetic", "operand", "skip", "cutoff")
 DRAFT_KINDS = MISTAKE_KINDS + ("correct",)
+QUARTERS_ = ("Q1", "Q2", "Q3", "Q4")
 _TEMPLATE_FIELDS = {"synth": {"problem"}, "refine": {"problem", "draft"}, "style": {"problem", "draft"}}
 
 
@@ -228,6 +230,41 @@ class GridConfig(Strict):
         return self
 
 
+class AdaptationConfig(Strict):
+    """The adaptation-cost stage (``adaptation_cost@<family>``): the causal drift sweep and the loss attribution.
+
+    The sweep trains students (the finetune stage's budget, ``finetune.train``) on the family's surviving problem
+    ids rendered correctly at each drift ``levels`` value (a share of the steps in ``other``'s surface form;
+    ``order_axis``: also the family's dialect in ``other``'s step order), ``objectives`` x ``seeds``, evaluated
+    with ``eval`` (default: the students' evaluation without the hard tier, which sits at the floor)."""
+
+    levels: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    other: str = "oracle"             # the dialect the drifted steps take
+    order_axis: bool = True           # the second axis: the family's dialect in other's step order
+    drift_seed: int = Field(default=0, ge=0)  # which steps drift at a level (a pure function of it and the pid)
+    objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: ["sft"])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    eval: StudentEvalConfig | None = None  # None: student_eval
+    quarter: Literal[QUARTERS_] | None = "Q1"  # loss attribution's quarter (None: the whole trace)
+    top_tokens: int = Field(default=10, gt=0)
+    n_boot: int = Field(default=2000, ge=100)
+
+    @model_validator(mode="after")
+    def _check(self):
+        _unique(self.levels, "levels")
+        _unique(self.objectives, "objectives")
+        _unique(self.seeds, "seeds")
+        if len(self.levels) < 3:
+            raise ValueError(f"levels: a rank correlation needs at least 3 levels, got {self.levels}")
+        if any(not 0 <= v <= 1 for v in self.levels) or self.levels != sorted(self.levels):
+            raise ValueError(f"levels must be increasing values in [0, 1], got {self.levels}")
+        if self.seeds and min(self.seeds) < 0:
+            raise ValueError(f"seeds must be >= 0, got {self.seeds}")
+        if self.other not in ("oracle", "reference", *FAMILY_DIALECTS):
+            raise ValueError(f"other: unknown dialect {self.other!r}")
+        return self
+
+
 class ParadoxConfig(Strict):
     families: list[str] = Field(default_factory=lambda: list(FAMILY_DIALECTS))
     oracle: str = "oracle"
@@ -241,6 +278,7 @@ class ParadoxConfig(Strict):
     finetune: FinetuneConfig
     student_eval: StudentEvalConfig
     grid: GridConfig = Field(default_factory=GridConfig)
+    adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
 
     @model_validator(mode="after")
     def _check(self):

@@ -58,7 +58,7 @@ def problem_scores(rows: pd.DataFrame) -> pd.DataFrame:
     return g.unstack(["tier", "pid"])
 
 
-def _matrix(scores: pd.DataFrame, set_name: str, objective: str, utility: str) -> np.ndarray:
+def score_matrix(scores: pd.DataFrame, set_name: str, objective: str, utility: str) -> np.ndarray:
     """``[seeds, problems]`` of one set and objective (seeds in order)."""
     sub = scores.loc[(set_name, objective)][utility]
     return sub.sort_index().to_numpy(dtype=float)
@@ -79,7 +79,7 @@ def paired_differences(scores: pd.DataFrame, objectives: Sequence[str], referenc
             key = ("base", "-") if other == "base" else (other, o)
             if key not in scores.index.droplevel("seed"):
                 continue
-            d[other] = {u: paired_diff(_matrix(scores, reference, o, u), _matrix(scores, *key, u),
+            d[other] = {u: paired_diff(score_matrix(scores, reference, o, u), score_matrix(scores, *key, u),
                                        n_boot=n_boot, seed=seed) for u in UTILITIES}
         out[o] = d
     return out

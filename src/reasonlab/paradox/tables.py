@@ -24,6 +24,7 @@ import pandas as pd
 
 from .config import SET_LABELS as LABELS
 from .config import SETS
+from ..stats import spearman
 
 MEAN = "mean"  # the family column value of the rows averaged over families
 RM_ORDER = ("oracle_synth", "oracle_refined", "slm_rft")  # the paper: perceived quality, highest first
@@ -342,16 +343,6 @@ def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
             r[f"{o}_avg"] = 100 * d["avg"] if d else float("nan")
         rows.append(r)
     return pd.DataFrame(rows)
-
-
-def spearman(x, y) -> float:
-    """Spearman's rank correlation (average ranks for ties; ``nan`` when either side is constant)."""
-    rx, ry = pd.Series(list(x), dtype=float).rank(), pd.Series(list(y), dtype=float).rank()
-    if len(rx) != len(ry):
-        raise ValueError(f"x and y differ in length ({len(rx)} vs {len(ry)})")
-    if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd.DataFrame:
