@@ -40,6 +40,8 @@
 # %% tags=["parameters"]
 metrics_dir = "metrics/adaptation"
 data_dir = "data/adaptation"
+score_metrics = "metrics/paradox/score"
+finetune_metrics = "metrics/paradox/finetune"
 families = None  # None: every family with results
 objectives = None
 out_dir = "reports/adaptation"
@@ -50,8 +52,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
-from reasonlab.paradox.adaptation_tables import (attribution_table, load_adaptation, perplexity_table, quarter_table,
-                                                 sweep_claims, sweep_points, sweep_table)
+from reasonlab.paradox.adaptation_tables import (attribution_table, load_adaptation, mechanism_table, perplexity_table,
+                                                 quarter_table, sweep_claims, sweep_points, sweep_table)
 
 res = load_adaptation(data_dir, families)
 
@@ -66,6 +68,19 @@ res = load_adaptation(data_dir, families)
 pt = perplexity_table(res)
 save_table(pt, out_dir, "perplexity")
 display(Markdown(pt.to_markdown(index=False, floatfmt=".2f")))
+
+# %% [markdown]
+# ### The mechanism table (DFT), ours beside the paper's
+#
+# Our RM score and DFT students' Avg@k come from the paradox stages (`paradox_score`, `paradox_finetune`; the
+# students' Avg@k over all their tiers). The paper: lower perplexity goes with higher utility, i.e. the two rank
+# columns agree. Where our students are no better than their base model (the paradox report's precondition), the
+# utility ranks are read with that in mind.
+
+# %%
+mt = mechanism_table(res, score_metrics, finetune_metrics, "dft")
+save_table(mt, out_dir, "mechanism")
+display(Markdown(mt.to_markdown(index=False, floatfmt=".2f")))
 
 # %% [markdown]
 # ### Does the ranking hold in every quarter?

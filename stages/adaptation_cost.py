@@ -14,7 +14,7 @@ def main() -> None:
     a = ap.parse_args()
     m = adaptation_family(params(a, ParadoxParams), a.family, a.model, a.world, a.variants, a.score, a.out, a.plots,
                           ckpt_root=a.ckpt)
-    finish(a.metrics, m, {"spearman": m.get("drift_utility_spearman"), "ppl": m.get("drift_ppl")})
+    finish(a.metrics, m, {"drift_utility_spearman": m.get("drift_utility_spearman"), "ppl": m.get("drift_ppl")})
 
 
 if __name__ == "__main__":

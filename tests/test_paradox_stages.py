@@ -325,6 +325,7 @@ def test_adaptation_stage(repo):
                 assert lo <= v["last_minus_first"] <= hi
                 if v["verdict"] == "holds":
                     assert v["spearman_ci95"][1] < 0 and hi < 0
+            assert m["drift_utility_spearman"][o]["rho"] == by_u["acc"]["spearman"]
     assert tested, "no family had ids: the sweep never ran"
 
 
@@ -334,11 +335,12 @@ def test_adaptation_report_renders(repo):
 
     root, P = repo
     params = {"metrics_dir": str(root / "metrics/adaptation"), "data_dir": str(root / "data/adaptation"),
+              "score_metrics": str(root / "metrics/paradox/score"), "finetune_metrics": str(root / "metrics/paradox/finetune"),
               "families": list(P.paradox.families), "objectives": list(P.paradox.adaptation.objectives)}
     page = run_notebook("adaptation", root / "reports/adaptation", params, notebooks=ROOT / "notebooks")
     html = page.read_text()
     assert "causal drift sweep" in html and "Loss attribution" in html
-    for t in ("perplexity", "quarter_ranking", "loss_attribution_q1", "sweep", "sweep_claims"):
+    for t in ("perplexity", "mechanism", "quarter_ranking", "loss_attribution_q1", "sweep", "sweep_claims"):
         assert (root / f"reports/adaptation/tables/{t}.csv").exists(), t
     assert (root / "reports/adaptation/figures/drift_sweep.png").exists()
 

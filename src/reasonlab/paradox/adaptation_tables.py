@@ -64,6 +64,34 @@ def perplexity_table(res: Mapping[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mechanism_table(res: Mapping[str, dict], score_metrics: str | Path, finetune_metrics: str | Path,
+                    objective: str = "dft") -> pd.DataFrame:
+    """Paper A's mechanism table beside ours, per family: per set the base model's perplexity, the RM score and the
+    students' Avg@k under ``objective`` (the paradox stages' metrics: ``metrics/paradox/{score,finetune}``), the
+    paper's three numbers, and the rank of each set by perplexity and by utility (1 = lowest perplexity, highest
+    utility). The paper: lower perplexity goes with higher utility."""
+    rows = []
+    for fam, r in res.items():
+        sc_path, ft_path = Path(score_metrics) / f"{fam}.json", Path(finetune_metrics) / f"{fam}.json"
+        sc = json.loads(sc_path.read_text())["sets"] if sc_path.exists() else {}
+        ft = json.loads(ft_path.read_text()).get("sets", {}) if ft_path.exists() else {}
+        fam_rows = []
+        for name, d in r["sets"].items():
+            st = ft.get(name, {}).get(objective)
+            paper = PAPER_MECHANISM.get(name, {})
+            fam_rows.append({"family": fam, "set": _label(name), "ppl": d["ppl"],
+                             "RM": sc.get(name, {}).get("rm_score", float("nan")),
+                             f"{objective.upper()} Avg@k %": 100 * st["avg"] if st else float("nan"),
+                             "paper ppl": paper.get("ppl", float("nan")), "paper RM": paper.get("rm", float("nan")),
+                             "paper DFT Avg@16": paper.get("avg16", float("nan"))})
+        df = pd.DataFrame(fam_rows)
+        if not df.empty:
+            df["ppl rank"] = df["ppl"].rank(method="min").astype("Int64")
+            df["utility rank"] = df[f"{objective.upper()} Avg@k %"].rank(ascending=False, method="min").astype("Int64")
+        rows.append(df)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
 def quarter_table(res: Mapping[str, dict]) -> pd.DataFrame:
     """Per family: the sets ranked by perplexity (lowest first) globally and in each quarter, and whether the
     ranking is the same in every quarter (the paper: it is)."""
@@ -159,5 +187,5 @@ def sweep_points(res: Mapping[str, dict], utility: str = "acc") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["PAPER_MECHANISM", "attribution_table", "load_adaptation", "perplexity_table", "quarter_table",
+__all__ = ["PAPER_MECHANISM", "attribution_table", "load_adaptation", "mechanism_table", "perplexity_table", "quarter_table",
            "sweep_claims", "sweep_points", "sweep_table"]

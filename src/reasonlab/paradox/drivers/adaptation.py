@@ -150,5 +150,6 @@ def adaptation_family(P: ParadoxParams, family: str, model_dir: str | Path, worl
             "drift_ppl": {n: drift[n]["ppl"] for n in dsets}, "ppl_last_minus_first": ppl_moved["mean"],
             "ppl_last_minus_first_ci95": ppl_moved["ci95"], "base_avg": base_ev["avg_at_k"],
             "drift_utility": verdicts,
-            "drift_utility_spearman": {o: by_u["acc"]["spearman"] for o, by_u in verdicts.items()},
+            "drift_utility_spearman": {o: {"rho": by_u["acc"]["spearman"], "ci95": by_u["acc"]["spearman_ci95"]}
+                                       for o, by_u in verdicts.items()},
             "wall_s": time.perf_counter() - t0}
