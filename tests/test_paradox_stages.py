@@ -325,7 +325,7 @@ def test_adaptation_stage(repo):
                 assert lo <= v["last_minus_first"] <= hi
                 if v["verdict"] == "holds":
                     assert v["spearman_ci95"][1] < 0 and hi < 0
-            assert m["drift_utility_spearman"][o]["rho"] == by_u["acc"]["spearman"]
+            assert m["drift_utility_spearman"][o]["rho"] == pytest.approx(by_u["acc"]["spearman"], nan_ok=True)
     assert tested, "no family had ids: the sweep never ran"
 
 
