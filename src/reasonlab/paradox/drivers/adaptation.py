@@ -22,7 +22,7 @@ from ..analysis import perplexity_from_nll, solution_token_nll_ids
 from ..cohort import train_cohort
 from ..config import ParadoxParams
 from ..roles import role_items
-from ..students import UTILITIES, aggregate_students, problem_scores
+from ..students import UTILITIES, aggregate_students, problem_scores, score_matrix
 from ..variants import load_variants
 
 
@@ -115,7 +115,7 @@ def adaptation_family(P: ParadoxParams, family: str, model_dir: str | Path, worl
                    "students": aggregate_students(cohort.records, ev.tiers), "verdicts": {}}
     for o in ac.objectives:
         for u in UTILITIES:
-            mats = [scores.loc[(n, o)][u].sort_index().to_numpy(dtype=float) for n in names]
+            mats = [score_matrix(scores, n, o, u) for n in names]
             v = sweep_verdict(x, mats, ppl_moved, n_boot=ac.n_boot, seed=P.seed)
             per_level = [float(m.mean()) for m in mats]
             # secondary readings of "drift" (not the claim's): the first quarter's perplexity, before the model can
@@ -125,8 +125,8 @@ def adaptation_family(P: ParadoxParams, family: str, model_dir: str | Path, worl
                      "other_axes": {a: rank_trend(xa, mats, n_boot=ac.n_boot, seed=P.seed) for a, xa in axes.items()}}
             if ac.order_axis:
                 oname = next(n for n in dsets if n not in names)
-                entry["order_minus_level0"] = paired_diff(
-                    scores.loc[(oname, o)][u].sort_index().to_numpy(dtype=float), mats[0], n_boot=ac.n_boot, seed=P.seed)
+                entry["order_minus_level0"] = paired_diff(score_matrix(scores, oname, o, u), mats[0], n_boot=ac.n_boot,
+                                                          seed=P.seed)
             sweep["verdicts"].setdefault(o, {})[u] = entry
     res["sweep"] = sweep
     tmp = fresh_tmp_dir(out)
