@@ -45,7 +45,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
-from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq2_table, load_curves,
+from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq1_sources_table, rq2_table,
+                                    load_curves,
                                     convergence_table, recovery_table, size_table, findings, fmt_mean_sd,
                                     MIN_FP)
 
@@ -104,6 +105,27 @@ for ax, reasoner in zip(axes[0], reasoners):
 axes[0][-1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
 display(Image(filename=save_figure(fig, out_dir, "rq1_objective")))
+
+# %% [markdown]
+# ### RQ1 per training-data source, against full-precision controls
+#
+# The paper trains QAT-SFT on a *stronger* model's traces, so SFT pays a shift of distribution that KD (the
+# FP model's own token distributions) avoids. Here every source has the same problems and count: `self` (the
+# reasoner's verified samples: rejection-sampling fine-tuning), `oracle` (the same problems' solutions in the
+# oracle's dialect and step order), `reference` (the world's reference solutions). Each QAT-SFT run has an FP
+# control (the FP model fine-tuned on the same data, objective, budget and seed); QAT-KD's control is the FP
+# model. Differences in points, paired over test problems and seeds (95% bootstrap). "KD beats SFT" holds when
+# its interval lies above 0; it is falsified (`opposite`) when it lies below; it is not testable where the GPTQ
+# init loses nothing against FP (`init - FP` interval reaching 0): there is nothing to recover.
+
+# %%
+t1s = rq1_sources_table(res)
+if t1s.empty:
+    display(Markdown("_No per-source statistics in these metrics (stages run before they existed)._"))
+else:
+    save_table(t1s, out_dir, "rq1_sources")
+    shown = t1s.assign(bits=[f"W{b}" for b in t1s.bits])
+    display(Markdown(shown.to_markdown(index=False, floatfmt=".1f")))
 
 # %% [markdown]
 # ## RQ2: QAT initialisation

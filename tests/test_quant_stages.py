@@ -50,6 +50,9 @@ def test_profiles_compose_and_fit_the_reasoners():
         (lambda q: q["calib"].update(domain="wiki"), r"quant\.calib\.domain"),
         (lambda q: q["eval"].update(k=0), r"quant\.eval\.k"),
         (lambda q: q["traces"].update(max_per_problem=9), r"quant\.traces\.max_per_problem"),
+        (lambda q: q["qat"].update(sources=["oracle"]), r"quant\.qat\.sources.*needs 'self'"),
+        (lambda q: q["qat"].update(sources=["self", "teacher"]), r"quant\.qat\.sources"),
+        (lambda q: q["qat"].update(oracle_dialect="klingon"), r"quant\.qat\.oracle_dialect"),
     ],
 )
 def test_bad_values_name_their_key(edit, key):
@@ -64,6 +67,8 @@ def test_bad_values_name_their_key(edit, key):
     [
         (lambda d: d["quant"].update(reasoners=["reasoner_s", "nope"]), r"quant\.reasoners.*'nope'"),
         (lambda d: d["quant"].update(group_size=48), r"quant\.group_size=48.*models\.reasoner_s\.hidden"),
+        (lambda d: d["quant"]["qat"].update(sources=["self", "oracle"], oracle_dialect="qwen"),
+         r"quant\.qat\.oracle_dialect='qwen' is models\.reasoner_s\.dialect"),
     ],
 )
 def test_params_checked_against_models_name_their_key(edit, key):
@@ -82,14 +87,79 @@ def test_qat_grid_rq1_everywhere_rq2_at_the_ablation_bits():
         for bits in qc.bits:
             runs = qat_runs(qc, reasoner, bits)
             rq1 = [r for r in runs if r.rq1]
-            assert {(r.objective, r.init, r.seed) for r in rq1} == {
-                (o, qc.qat.init, s) for o in qc.qat.objectives for s in qc.qat.seeds}
+            assert {(r.objective, r.init, r.seed, r.source) for r in rq1} == {
+                (o, qc.qat.init, s, src) for o in qc.qat.objectives for s in qc.qat.seeds for src in qc.qat.sources}
             assert len({r.name for r in runs}) == len(runs)  # a run in both studies runs once
+            assert all(r.source == "self" for r in runs if r.rq2)  # RQ2 trains on the reasoner's own traces
             rq2 = {(r.objective, r.init, r.seed) for r in runs if r.rq2}
             if bits == ab.bits and reasoner in qc.ablation_reasoners():
                 assert rq2 == {(o, i, s) for o in qc.qat.objectives for i in ab.inits for s in qc.ablation_seeds()}
             else:
                 assert not rq2
+
+
+def test_sources_give_the_same_problems_in_the_named_style(smoke_world):
+    """RQ1's data sources: the same problems, count and order as the reasoner's own traces; ``oracle`` is written
+    in the oracle's dialect and step order, ``reference`` is the world's reference solution; both verify."""
+    from reasonlab.quant.traces import source_traces, trace_items
+    from reasonlab.world.tasks import open_task
+
+    task = open_task(smoke_world)
+    items, _ = trace_items(task, 12, 0)
+    by_pid = {it.pid: it for it in items}
+    own = [{"pid": it.pid, "prompt": it.prompt, "text": task.solution(it, "qwen"), "source": "self"}
+           for it in items[:8] for _ in range(1 + (it.pid == items[0].pid))]  # a problem with two traces
+    assert source_traces(task, own, by_pid, "self") == own
+    for src, dialect in (("oracle", "oracle"), ("reference", "reference")):
+        got = source_traces(task, own, by_pid, src, "oracle")
+        assert [t["pid"] for t in got] == [t["pid"] for t in own] and all(t["source"] == src for t in got)
+        for t in got:
+            it = by_pid[t["pid"]]
+            v = it.check(t["text"])
+            assert v.correct and v.dialect == dialect, (src, t["text"])
+            assert t["text"] != task.solution(it, "qwen")
+        if src == "oracle":
+            assert all(t["text"] == task.solution(by_pid[t["pid"]], "oracle") for t in got)
+    with pytest.raises(ValueError, match="not in the held-out sample"):
+        source_traces(task, [{**own[0], "pid": "nope"}], by_pid, "oracle")
+    with pytest.raises(ValueError, match="unknown source 'teacher'"):
+        source_traces(task, own, by_pid, "teacher")
+
+
+def test_rq1_statistics_on_fixed_per_problem_results():
+    from reasonlab.quant.rq1 import problem_shares, rq1_statistics
+
+    rng = np.random.default_rng(0)
+    fp = rng.uniform(0.4, 0.8, 60)
+    init = fp - 0.3  # PTQ loses 30 points: something to recover
+    runs = []
+    for s in (0, 1, 2):
+        runs += [{"objective": "sft", "source": "self", "seed": s, "per_problem": fp + 0.02},
+                 {"objective": "kd", "source": "self", "seed": s, "per_problem": fp - 0.05},
+                 {"objective": "sft", "source": "oracle", "seed": s, "per_problem": fp - 0.20},
+                 {"objective": "kd", "source": "oracle", "seed": s, "per_problem": fp - 0.05}]
+    controls = [{"objective": "sft", "source": src, "seed": s, "per_problem": fp + d}
+                for s in (0, 1, 2) for src, d in (("self", 0.05), ("oracle", -0.10))]
+    st = rq1_statistics(fp, init, runs, controls, n_boot=300)
+    assert st["precondition"]["met"] and st["precondition"]["init_minus_fp"]["mean"] == pytest.approx(-30)
+    own, orc = st["sources"]["self"], st["sources"]["oracle"]
+    assert own["kd_beats_sft"]["verdict"] == "does not hold" and own["kd_beats_sft"]["opposite"]
+    assert own["kd_beats_sft"]["diff"]["mean"] == pytest.approx(-7)
+    assert orc["kd_beats_sft"]["verdict"] == "holds" and orc["kd_beats_sft"]["diff"]["mean"] == pytest.approx(15)
+    assert own["sft_minus_control"]["mean"] == pytest.approx(-3) and own["control_minus_fp"]["mean"] == pytest.approx(5)
+    assert orc["sft_minus_control"]["mean"] == pytest.approx(-10) and orc["kd_minus_fp"]["mean"] == pytest.approx(-5)
+    assert own["kd_minus_fp"]["n_seeds"] == 3 and own["kd_minus_fp"]["n_problems"] == 60
+    # PTQ already at FP: nothing to recover, the claim is not testable whatever the objectives do
+    flat = rq1_statistics(fp, fp, runs, controls, n_boot=300)
+    assert not flat["precondition"]["met"]
+    assert {s["kd_beats_sft"]["verdict"] for s in flat["sources"].values()} == {"not testable here"}
+    # per-problem shares from evaluation rows, in suite order; a problem without rows is an error
+    suite = {"easy": [type("I", (), {"pid": "a"})(), type("I", (), {"pid": "b"})()]}
+    rows = [{"tier": "easy", "pid": "a", "correct": c} for c in (1, 0, 1, 1)] + \
+           [{"tier": "easy", "pid": "b", "correct": 0}]
+    assert problem_shares(rows, suite) == [0.75, 0.0]
+    with pytest.raises(ValueError, match="easy:b"):
+        problem_shares(rows[:4], suite)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -269,10 +339,40 @@ def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
         for run in runs:
             m = q["runs"][run.name]
             assert m["export_max_logit_diff"] <= 1e-4 and m["weights_bytes"] < ptq["models"]["fp"]["weights_bytes"]
-            curve = pd.read_csv(root / f"plots/quant/qat/{r}-w{b}/{run.name}/probe.tsv", sep="\t")
-            assert curve.step.tolist() == sorted({0, *range(qc.qat.eval_every, qc.qat.train.steps + 1, qc.qat.eval_every),
-                                                 qc.qat.train.steps})
+            assert m["source"] == run.source
+            probe = root / f"plots/quant/qat/{r}-w{b}/{run.name}/probe.tsv"
+            assert probe.exists() == run.rq2  # the curve is RQ2's measurement
+            if run.rq2:
+                curve = pd.read_csv(probe, sep="\t")
+                assert curve.step.tolist() == sorted({0, *range(qc.qat.eval_every, qc.qat.train.steps + 1,
+                                                                qc.qat.eval_every), qc.qat.train.steps})
             assert (root / f"plots/quant/qat/{r}-w{b}/{run.name}/loss.tsv").exists()
+        # per-problem results of every model, from which the stage's RQ1 statistics are recomputed
+        pp = json.loads((root / f"data/quant/qat/{r}-w{b}.json").read_text())
+        n = qc.eval.limit * len(qc.eval.tiers)
+        assert len(pp["problems"]) == len(pp["fp"]) == len(pp["init"]) == n
+        assert set(pp["runs"]) == set(q["runs"]) and set(pp["controls"]) == set(q["controls"])
+        assert set(q["controls"]) == {f"control-sft-{src}-s{s}" for src in qc.qat.sources for s in qc.qat.seeds}
+        assert abs(np.mean(pp["fp"]) - q["fp"]["avg_at_k"]) < 1e-9  # tiers have equal sizes here
+        assert set(q["rq1_sources"]["sources"]) == set(qc.qat.sources)
+        for src, st in q["rq1_sources"]["sources"].items():
+            kd = [pp["runs"][f"kd-gptq{'' if src == 'self' else '-' + src}-s{s}"] for s in qc.qat.seeds]
+            sft = [pp["runs"][f"sft-gptq{'' if src == 'self' else '-' + src}-s{s}"] for s in qc.qat.seeds]
+            assert st["kd_beats_sft"]["diff"]["mean"] == pytest.approx(100 * (np.mean(kd) - np.mean(sft)))
+            assert st["kd_beats_sft"]["verdict"] in ("holds", "does not hold", "not testable here")
+            ctl = [pp["controls"][f"control-sft-{src}-s{s}"] for s in qc.qat.seeds]
+            assert st["sft_minus_control"]["mean"] == pytest.approx(100 * (np.mean(sft) - np.mean(ctl)))
+    # an FP control trains the same data, objective, budget and seed as its QAT-SFT runs (their run configs)
+    specs = {p.parent.name: json.loads(p.read_text()) for p in (root / ".ckpt").glob("quant-*/spec.json")}
+    for src in qc.qat.sources:
+        for seed in qc.qat.seeds:
+            ctl = [v for k, v in specs.items() if k.startswith(f"quant-control-{r}-control-sft-{src}-s{seed}-")]
+            qat = [v for k, v in specs.items() if k.startswith(f"quant-qat-{r}-w{low}-sft-gptq"
+                                                                 f"{'' if src == 'self' else '-' + src}-s{seed}-")]
+            assert len(ctl) == 1 and len(qat) == 1
+            for key in ("model", "traces", "train", "data", "seed", "objective"):
+                assert ctl[0][key] == qat[0][key], key
+            assert "scheme" not in ctl[0] and "ptq" not in ctl[0]  # no fake quantization
     # a stock from_pretrained loads the exported QAT checkpoint (packed low-bit weights)
     ckpt = root / f"models/quant/{r}/qat-w{low}/kd-gptq-s0"
     cfg = json.loads((ckpt / "config.json").read_text())
@@ -291,7 +391,7 @@ def test_rerunning_a_qat_stage_reuses_finished_runs(smoke_quant, capsys):
     capsys.readouterr()
     run_stage("quant_qat", params, reasoner=r, bits=b)
     out = capsys.readouterr().out
-    assert out.count("finished earlier") == len(before["runs"])
+    assert out.count("finished earlier") == len(before["runs"]) + len(before["controls"])
     after = json.loads(metrics.read_text())
     for name, m in before["runs"].items():
         assert after["runs"][name]["avg_at_k"] == m["avg_at_k"]

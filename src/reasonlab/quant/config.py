@@ -15,8 +15,9 @@ Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
   ``general`` = the general-domain corpus, a WikiText analogue);
 * ``traces``: the QAT training data, sampled from the full-precision reasoner on the
   held-out pool (never seen in pretraining) and verified (only correct traces are kept: self-generated data);
-* ``qat``: the QAT runs. RQ1 (objective): every objective in ``objectives`` from ``init``
-  at every bit width, for every seed. RQ2 (initialisation): every init in
+* ``qat``: the QAT runs. RQ1 (objective): every objective in ``objectives`` x every training-data source
+  in ``sources`` from ``init`` at every bit width, for every seed, and (``controls``) the FP model fine-tuned
+  like each QAT-SFT run. RQ2 (initialisation): every init in
   ``ablation.inits`` x every objective at ``ablation.bits``, for the reasoners and seeds
   of ``ablation``, with accuracy-vs-step curves from the ``probe``;
 * ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier);
@@ -33,6 +34,7 @@ from pydantic import Field, model_validator
 
 from ..params import Params
 from ..schema import TIERS, ParamsError, SampledEval, Strict, Tier, TrainParams
+from ..world.dialects import DIALECTS
 from ..schema import check_unique as _unique
 
 # The one source of these names (reasonlab.quant.scheme and .ptq import them from here, torch-free).
@@ -40,6 +42,10 @@ SUPPORTED_BITS = (2, 3, 4, 8)  # all packable by compressed-tensors
 PTQ_METHODS = ("rtn", "gptq", "awq")
 QAT_INITS = ("fp",) + PTQ_METHODS
 OBJECTIVES = ("sft", "kd")
+# RQ1's training data: the reasoner's own verified traces (self-generated), the same problems' solutions in the
+# oracle's dialect and step order (a stronger writer's style: the paper's SFT data comes from a stronger model),
+# and the world's reference solutions
+QAT_SOURCES = ("self", "oracle", "reference")
 KD_KINDS = ("forward_kl", "reverse_kl", "jsd")
 
 
@@ -124,6 +130,9 @@ class QATConfig(Strict):
     objectives: list[Literal[OBJECTIVES]] = Field(default_factory=lambda: list(OBJECTIVES))
     kd: KDConfig = Field(default_factory=KDConfig)
     init: Literal[QAT_INITS] = "gptq"  # RQ1 runs start here (the paper's best init)
+    sources: list[Literal[QAT_SOURCES]] = Field(default_factory=lambda: ["self"])  # RQ1: every objective x source
+    oracle_dialect: Literal[tuple(DIALECTS)] = "oracle"  # the dialect (and its step order) of source ``oracle``
+    controls: bool = False  # RQ1: the FP model fine-tuned like every QAT-SFT run (KD's control is the FP model)
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     learnable_scales: bool = False
     eval_every: int = Field(gt=0)  # probe every N steps (and at step 0 and at the end)
@@ -133,6 +142,10 @@ class QATConfig(Strict):
     @model_validator(mode="after")
     def _check(self):
         _unique(self.objectives, "quant.qat.objectives")
+        _unique(self.sources, "quant.qat.sources")
+        if "self" not in self.sources:
+            raise ValueError(f"quant.qat.sources={self.sources}: needs 'self' (the RQ2 runs and the tables' "
+                             "reference condition train on the reasoner's own traces)")
         _unique(self.seeds, "quant.qat.seeds")
         if min(self.seeds) < 0:
             raise ValueError(f"quant.qat.seeds must be >= 0, got {self.seeds}")
@@ -272,6 +285,9 @@ class QuantConfig(Strict):
             if name not in models:
                 raise ValueError(f"quant.reasoners: {name!r} is not a models entry (known: {sorted(models)})")
             spec = models[name]
+            if "oracle" in self.qat.sources and getattr(spec, "dialect", None) == self.qat.oracle_dialect:
+                raise ValueError(f"quant.qat.oracle_dialect={self.qat.oracle_dialect!r} is models.{name}.dialect: "
+                                 "source 'oracle' must be written in another dialect than the reasoner's")
             if getattr(spec, "dialect", None) == self.calib_align.other_dialect:
                 raise ValueError(f"quant.calib_align.other_dialect={self.calib_align.other_dialect!r} is "
                                  f"models.{name}.dialect: the foreign-style domain must be another dialect")

@@ -38,6 +38,7 @@ __all__ = [
     "findings",
     "fmt_mean_sd",
     "display_rq1",
+    "rq1_sources_table",
 ]
 
 #: Row order of the RQ1 table (FP reference, PTQ baselines, QAT objectives).
@@ -92,8 +93,9 @@ def _tier_cols(m: Mapping[str, Any], tiers: Sequence[str]) -> dict[str, float]:
 def results_frame(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
     """One row per evaluated model (FP, each PTQ model, each QAT run).
 
-    Columns: ``reasoner, bits, method`` (one of :data:`METHODS`), ``objective, init, seed, rq1,
-    rq2, k``, per tier ``avg_<tier>`` (Avg@k), ``greedy_<tier>``, ``len_<tier>`` (mean output
+    Columns: ``reasoner, bits, method`` (one of :data:`METHODS`), ``objective, init, seed, source, rq1,
+    rq2, k`` (``rq1``: an RQ1 run on the reasoner's own traces, the data every table here compares; the other
+    sources are in :func:`rq1_sources_table`), per tier ``avg_<tier>`` (Avg@k), ``greedy_<tier>``, ``len_<tier>`` (mean output
     tokens), ``avg`` and ``len`` (their tier means), ``weights_bytes``, ``size_bytes``,
     ``probe_init``, ``probe_final``. FP has ``bits`` 32.
     """
@@ -103,13 +105,14 @@ def results_frame(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
         for name, m in d["models"].items():
             method = "FP" if name == "fp" else m["method"].upper()
             rows.append({"reasoner": reasoner, "bits": int(m["bits"]), "method": method, "objective": None,
-                         "init": None, "seed": None, "rq1": False, "rq2": False, "k": d.get("k"),
+                         "init": None, "seed": None, "source": None, "rq1": False, "rq2": False, "k": d.get("k"),
                          **_tier_cols(m, TIERS), "weights_bytes": m.get("weights_bytes"),
                          "size_bytes": m.get("size_bytes"), "probe_init": np.nan, "probe_final": np.nan})
     for d in results.get("qat", {}).values():
         for m in d["runs"].values():
             rows.append({"reasoner": d["reasoner"], "bits": int(d["bits"]), "method": f"QAT-{m['objective'].upper()}",
-                         "objective": m["objective"], "init": m["init"], "seed": m["seed"], "rq1": bool(m["rq1"]),
+                         "objective": m["objective"], "init": m["init"], "seed": m["seed"],
+                         "source": m.get("source", "self"), "rq1": bool(m["rq1"]) and m.get("source", "self") == "self",
                          "rq2": bool(m["rq2"]), "k": d.get("k"), **_tier_cols(m, TIERS),
                          "weights_bytes": m.get("weights_bytes"), "size_bytes": m.get("size_bytes"),
                          "probe_init": m.get("probe_init", np.nan), "probe_final": m.get("probe_final", np.nan)})
@@ -183,6 +186,42 @@ def display_rq1(table: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
         out[f"{label} {t}"] = [fmt_mean_sd(m, s) for m, s in zip(table[t], table[f"{t}_sd"])]
     out["mean length (tokens)"] = [f"{v:.1f}" for v in table["len"]]
     return out
+
+
+def _interval(d: Mapping[str, Any] | None) -> str:
+    if not d:
+        return "–"
+    return f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]"
+
+
+def rq1_sources_table(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """RQ1 per training-data source, from the QAT stages' ``rq1_sources`` statistics (paired over test problems and
+    seeds, in points): one row per (reasoner, bits, source) with ``qat_sft``, ``qat_kd``, ``control_sft`` (means),
+    ``kd_minus_sft`` (the verdict of "KD beats SFT": ``verdict``, and ``opposite`` when SFT is higher beyond the
+    interval), ``sft_minus_control``, ``kd_minus_fp`` (KD against its control, the FP model), ``control_minus_fp``
+    (what fine-tuning the FP model on the source does), ``init_minus_fp`` (the precondition: the PTQ init must
+    lose accuracy) as ``"mean [lo, hi]"`` strings. Empty when no stage wrote them (an older run)."""
+    rows = []
+    for d in results.get("qat", {}).values():
+        st = d.get("rq1_sources")
+        if not st:
+            continue
+        pre = st["precondition"]
+        for source, s in st["sources"].items():
+            v = s.get("kd_beats_sft") or {}
+            rows.append({"reasoner": d["reasoner"], "bits": int(d["bits"]), "source": source,
+                         "qat_sft": s.get("qat_sft", np.nan), "qat_kd": s.get("qat_kd", np.nan),
+                         "control_sft": s.get("control_sft", np.nan),
+                         "kd_minus_sft": _interval(v.get("diff")), "verdict": v.get("verdict", "–"),
+                         "opposite": bool(v.get("opposite", False)),
+                         "sft_minus_control": _interval(s.get("sft_minus_control")),
+                         "kd_minus_fp": _interval(s.get("kd_minus_fp")),
+                         "control_minus_fp": _interval(s.get("control_minus_fp")),
+                         "init_minus_fp": _interval(pre["init_minus_fp"])})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.sort_values(["reasoner", "bits"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- RQ2

@@ -2,7 +2,8 @@
 
 The full-precision reasoner samples ``traces.samples_per_problem`` solutions for a seeded subset of
 the training pool; complete, verified-correct ones are kept (at most ``traces.max_per_problem``
-distinct ones per problem), as the paper's self-generated data.
+distinct ones per problem), as the paper's self-generated data. :func:`source_traces` gives the same
+problems' data of another source (``quant.qat.sources``).
 """
 
 from __future__ import annotations
@@ -93,6 +94,35 @@ def sample_traces(model, tokenizer, items: Sequence[Item], tc: TracesConfig,
         "wall_s": wall,
     }
     return traces, stats
+
+
+def source_traces(task: Task, traces: Sequence[Mapping[str, Any]], items_by_pid: Mapping[str, Item], source: str,
+                  oracle_dialect: str = "oracle") -> list[dict]:
+    """The QAT training data of ``source`` on exactly the problems of ``traces`` (the reasoner's own verified
+    traces), one record per trace, so every source has the same problems, the same count and the same weight per
+    problem and differs only in the text: ``self``, the traces themselves; ``oracle``, each problem's correct
+    solution in ``oracle_dialect`` and that dialect's step order (a stronger writer's style, as the paper's SFT data
+    comes from a stronger model); ``reference``, the world's reference solution. ``items_by_pid`` maps a trace's
+    pid to its held-out problem (:func:`trace_items`).
+
+    Raises:
+        ValueError: naming the source and the problem when a problem is unknown or has no such solution.
+    """
+    if source == "self":
+        return [dict(t) for t in traces]
+    if source not in ("oracle", "reference"):
+        raise ValueError(f"quant.qat.sources: unknown source {source!r} (self, oracle, reference)")
+    out = []
+    for t in traces:
+        it = items_by_pid.get(t["pid"])
+        if it is None:
+            raise ValueError(f"quant.qat.sources={source!r}: trace problem {t['pid']} is not in the held-out sample "
+                             "of quant.traces (were the traces made with other params?)")
+        text = task.solution(it, oracle_dialect) if source == "oracle" else it.reference
+        if not text:
+            raise ValueError(f"quant.qat.sources={source!r}: problem {it.pid} has no such solution")
+        out.append({"pid": t["pid"], "prompt": t["prompt"], "text": text, "source": source})
+    return out
 
 
 def write_traces(path: str | Path, traces: Sequence[Mapping[str, Any]]) -> None:
