@@ -45,7 +45,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
-from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq1_sources_table, rq2_table,
+from reasonlab.quant.tables import (load_results, results_frame, rq1_table, display_rq1, rq1_sources_table, rq2_claims_table,
+                                    rq2_table,
                                     load_curves,
                                     convergence_table, recovery_table, size_table, findings, fmt_mean_sd,
                                     MIN_FP)
@@ -130,10 +131,10 @@ else:
 # %% [markdown]
 # ## RQ2: QAT initialisation
 #
-# QAT from the full-precision weights (`fp`: min-max grid, i.e. RTN's grid without its rounding), RTN, GPTQ and
-# AWQ, with each objective, after the same number of steps. `ptq` is the Avg@k of the initial quantized model
-# (for `fp`: RTN's grid), `probe` columns are the probe accuracy (Avg@k on the first problems of some tiers, the same
-# samples seeds at every step) at step 0 and at the end.
+# QAT from each PTQ init (RTN, GPTQ, AWQ; `fp`, min-max scales, is RTN's grid at step 0 and is left out by
+# default) with each objective, after the same number of steps. `ptq` is the Avg@k of the initial quantized model,
+# `probe` columns the probe accuracy on the validation split (never a test tier; the same sampling seed at every
+# step) at step 0 and at the end.
 
 # %%
 t2 = rq2_table(df)
@@ -172,9 +173,28 @@ if not t2.empty and not curves.empty:
     display(Image(filename=save_figure(fig, out_dir, "rq2_curves")))
     conv = convergence_table(cur)
     save_table(conv, out_dir, "rq2_convergence")
-    display(Markdown("Convergence (probe Avg@k, %; `auc` = mean accuracy over the curve; "
-                     "`steps_to_90` = first step reaching 90% of the final value):"))
+    display(Markdown("Convergence (probe Avg@k, %; `area_after_0` = mean accuracy over the probed steps after "
+                     "step 0; `steps_to_90` = first step reaching 90% of the curve's own final value):"))
     display(Markdown(conv.to_markdown(index=False, floatfmt=".1f")))
+
+# %% [markdown]
+# ### RQ2 verdicts: each init against RTN
+#
+# Paired over validation-probe problems and seeds (converges faster: the curve's area after step 0, so a higher
+# start alone does not win) and over test problems and seeds (ends higher: after the fixed budget), in points.
+# `rise_diff`: how much more the init's curve rose above its own start than RTN's; a faster convergence with an
+# equal rise is the init's head start carried through the budget, not faster learning. A claim holds when its
+# interval lies above 0; it is "not testable here" when neither init starts below the FP control (KD: the FP
+# model; SFT: the FP model fine-tuned on the same data) by 2 standard errors. `reached`: seeds whose curve reaches
+# 90% of the control's probe accuracy within the budget.
+
+# %%
+t2c = rq2_claims_table(res)
+if t2c.empty:
+    display(Markdown("_No RQ2 statistics in these metrics (stages run before they existed)._"))
+else:
+    save_table(t2c, out_dir, "rq2_claims")
+    display(Markdown(t2c.assign(bits=[f"W{b}" for b in t2c.bits]).to_markdown(index=False, floatfmt=".1f")))
 
 # %% [markdown]
 # ## Low-bit recovery

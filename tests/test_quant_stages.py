@@ -53,6 +53,8 @@ def test_profiles_compose_and_fit_the_reasoners():
         (lambda q: q["qat"].update(sources=["oracle"]), r"quant\.qat\.sources.*needs 'self'"),
         (lambda q: q["qat"].update(sources=["self", "teacher"]), r"quant\.qat\.sources"),
         (lambda q: q["qat"].update(oracle_dialect="klingon"), r"quant\.qat\.oracle_dialect"),
+        (lambda q: q["qat"]["ablation"].update(baseline="fp"), r"quant\.qat\.ablation\.baseline='fp'"),
+        (lambda q: q["qat"]["probe"].update(tiers=["easy"]), r"quant\.qat\.probe\.tiers"),
     ],
 )
 def test_bad_values_name_their_key(edit, key):
@@ -124,6 +126,33 @@ def test_sources_give_the_same_problems_in_the_named_style(smoke_world):
         source_traces(task, [{**own[0], "pid": "nope"}], by_pid, "oracle")
     with pytest.raises(ValueError, match="unknown source 'teacher'"):
         source_traces(task, own, by_pid, "teacher")
+
+
+def test_rq2_statistics_leave_the_start_out_and_check_the_room():
+    from reasonlab.quant.rq2 import rq2_statistics
+
+    steps = [0, 10, 20, 30]
+    n = 50
+    ctl = np.full(n, 0.6)
+    # gptq starts higher (0.5) than rtn (0.2) and both rise by the same 0.1 per probe: a head start, no faster
+    # learning; the area after step 0 still favours gptq, the rise does not
+    def curve(start):
+        return np.stack([np.tile(np.array([start + 0.1 * j for j in range(4)])[:, None], (1, n))] * 3)
+    curves = {"kd": {"rtn": curve(0.2), "gptq": curve(0.5)}}
+    finals = {"kd": {"rtn": np.full((3, n), 0.40), "gptq": np.full((3, n), 0.45)}}
+    st = rq2_statistics(steps, curves, finals, {"kd": ctl}, target=0.9, baseline="rtn", n_boot=200)
+    o = st["objectives"]["kd"]
+    c = o["vs_rtn"]["gptq"]
+    assert c["converges_faster"]["verdict"] == "holds"
+    assert c["converges_faster"]["diff"]["mean"] == pytest.approx(0.3)  # mean of steps 10-30, not step 0
+    assert c["rise_diff"]["mean"] == pytest.approx(0.0)
+    assert c["ends_higher"]["diff"]["mean"] == pytest.approx(0.05) and c["ends_higher"]["verdict"] == "holds"
+    assert o["target_acc"] == pytest.approx(0.54)
+    assert o["inits"]["gptq"]["steps_to_target"] == [10, 10, 10] and o["inits"]["rtn"]["steps_to_target"] == [None] * 3
+    assert o["inits"]["rtn"]["reached_share"] == 0.0
+    # both inits already at the control: no room, not testable
+    flat = rq2_statistics(steps, curves, finals, {"kd": np.full(n, 0.1)}, baseline="rtn", n_boot=200)
+    assert flat["objectives"]["kd"]["vs_rtn"]["gptq"]["converges_faster"]["verdict"] == "not testable here"
 
 
 def test_rq1_statistics_on_fixed_per_problem_results():
@@ -243,7 +272,7 @@ def test_tables_on_fixed_results(fixed_results):
     assert len(curves) == 18 and set(curves.init) == {"fp", "rtn", "gptq"}
     conv = T.convergence_table(curves).set_index(["objective", "init"])
     assert conv.loc[("kd", "gptq"), "start"] == pytest.approx(50.0)
-    assert conv.loc[("kd", "gptq"), "auc"] == pytest.approx(51.0)
+    assert conv.loc[("kd", "gptq"), "area_after_0"] == pytest.approx(51.5)  # steps 10 and 20, not the start
     assert conv.loc[("sft", "fp"), "steps_to_90"] == 10.0  # 0.11 >= 0.9 * 0.12
 
     fd = T.findings(df, curves).set_index("finding")["holds"]
@@ -355,6 +384,25 @@ def test_stages_write_packed_checkpoints_metrics_and_curves(smoke_quant):
         assert set(q["controls"]) == {f"control-sft-{src}-s{s}" for src in qc.qat.sources for s in qc.qat.seeds}
         assert abs(np.mean(pp["fp"]) - q["fp"]["avg_at_k"]) < 1e-9  # tiers have equal sizes here
         assert set(q["rq1_sources"]["sources"]) == set(qc.qat.sources)
+        # RQ2 at the ablation bits: probed on the validation split only, each init against the baseline
+        if b == qc.qat.ablation.bits:
+            test_pids = {p.split(":", 1)[1] for p in pp["problems"]}
+            assert q["rq2"]["probe_split"] == "validation"
+            assert all(p.startswith("validation:") for p in pp["probe"]["problems"])
+            assert not {p.split(":", 1)[1] for p in pp["probe"]["problems"]} & test_pids
+            assert set(pp["probe"]["runs"]) == {run.name for run in runs if run.rq2}
+            base = qc.qat.ablation.baseline
+            for obj in qc.qat.objectives:
+                o = q["rq2"]["objectives"][obj]
+                assert set(o[f"vs_{base}"]) == set(qc.qat.ablation.inits) - {base}
+                for init, c in o[f"vs_{base}"].items():
+                    assert c["converges_faster"]["verdict"] in ("holds", "does not hold", "not testable here")
+                    area = lambda i: np.mean([np.mean(np.array(pp["probe"]["runs"][f"{obj}-{i}-s{s}"])[1:])
+                                              for s in qc.ablation_seeds()])
+                    if "diff" in c["converges_faster"]:
+                        assert c["converges_faster"]["diff"]["mean"] == pytest.approx(area(init) - area(base))
+        else:
+            assert q["rq2"] is None
         for src, st in q["rq1_sources"]["sources"].items():
             kd = [pp["runs"][f"kd-gptq{'' if src == 'self' else '-' + src}-s{s}"] for s in qc.qat.seeds]
             sft = [pp["runs"][f"sft-gptq{'' if src == 'self' else '-' + src}-s{s}"] for s in qc.qat.seeds]

@@ -19,7 +19,8 @@ Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
   in ``sources`` from ``init`` at every bit width, for every seed, and (``controls``) the FP model fine-tuned
   like each QAT-SFT run. RQ2 (initialisation): every init in
   ``ablation.inits`` x every objective at ``ablation.bits``, for the reasoners and seeds
-  of ``ablation``, with accuracy-vs-step curves from the ``probe``;
+  of ``ablation``, with per-problem accuracy-vs-step curves from the ``probe`` on the validation split (never a
+  test tier), each init compared with ``ablation.baseline``;
 * ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier);
 * ``calib_align``: RQ4, calibration-domain alignment (stage ``quant_calib@<reasoner>``): PTQ calibrated on
   each domain of ``domains``, and QAT from each domain's PTQ init with curves on the validation split.
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..params import Params
-from ..schema import TIERS, ParamsError, SampledEval, Strict, Tier, TrainParams
+from ..schema import ParamsError, SampledEval, Strict, TrainParams
 from ..world.dialects import DIALECTS
 from ..schema import check_unique as _unique
 
@@ -88,33 +89,32 @@ class KDConfig(Strict):
     ce_weight: float = Field(default=0.0, ge=0, lt=1)  # loss = ce_weight * CE + (1 - ce_weight) * KD
 
 
-class ProbeConfig(Strict):
-    """Accuracy-vs-step probe: Avg@k (``k`` samples at ``temperature``; 0 = greedy) on the first
-    ``n_problems`` of each tier, with the same sampling seed at every step."""
+class ValidationProbe(Strict):
+    """Avg@k on the first ``n_problems`` of the world's validation split (never a test tier), with the same
+    sampling seed at every probed step; kept per problem, so that two curves are compared problem by problem."""
 
     n_problems: int = Field(gt=0)
-    tiers: list[Tier] = Field(default_factory=lambda: list(TIERS))
     k: int = Field(default=4, ge=1)
-    temperature: float = Field(default=1.0, ge=0)
-    max_new_tokens: int = Field(default=160, gt=0)
-
-    @model_validator(mode="after")
-    def _check(self):
-        _unique(self.tiers, "quant.qat.probe.tiers")
-        return self
+    temperature: float = Field(default=1.0, gt=0)
+    max_new_tokens: int = Field(default=128, gt=0)
 
 
 class AblationConfig(Strict):
-    """RQ2: QAT initialisation x objective at one bit width."""
+    """RQ2: QAT initialisation x objective at one bit width. Every init is compared with ``baseline`` (RTN, the
+    paper's); ``fp`` (min-max scales) is RTN's grid at step 0, the same condition, so it is not a default init."""
 
     bits: int = 3
-    inits: list[Literal[QAT_INITS]] = Field(default_factory=lambda: list(QAT_INITS))
+    inits: list[Literal[QAT_INITS]] = Field(default_factory=lambda: ["rtn", "gptq", "awq"])
+    baseline: Literal[QAT_INITS] = "rtn"
     reasoners: list[str] | None = None  # None: every quant.reasoners entry
     seeds: list[int] | None = None  # None: quant.qat.seeds
 
     @model_validator(mode="after")
     def _check(self):
         _unique(self.inits, "quant.qat.ablation.inits")
+        if self.baseline not in self.inits:
+            raise ValueError(f"quant.qat.ablation.baseline={self.baseline!r} must be one of quant.qat.ablation.inits "
+                             f"{self.inits}")
         if self.reasoners is not None:
             _unique(self.reasoners, "quant.qat.ablation.reasoners")
         if self.seeds is not None:
@@ -135,8 +135,9 @@ class QATConfig(Strict):
     controls: bool = False  # RQ1: the FP model fine-tuned like every QAT-SFT run (KD's control is the FP model)
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     learnable_scales: bool = False
-    eval_every: int = Field(gt=0)  # probe every N steps (and at step 0 and at the end)
-    probe: ProbeConfig
+    eval_every: int = Field(gt=0)  # RQ2 runs: probe every N steps (and at step 0 and at the end)
+    probe: ValidationProbe
+    target: float = Field(default=0.9, gt=0, le=1)  # RQ2 "converged": this fraction of the FP control's probe
     ablation: AblationConfig = Field(default_factory=AblationConfig)
 
     @model_validator(mode="after")
@@ -152,16 +153,6 @@ class QATConfig(Strict):
         if self.train.steps is None:
             raise ValueError("quant.qat.train.steps: QAT trains for a fixed number of steps")
         return self
-
-
-class ValidationProbe(Strict):
-    """Avg@k on the first ``n_problems`` of the world's validation split (never a test tier), with the same
-    sampling seed at every probed step; kept per problem, so that two curves are compared problem by problem."""
-
-    n_problems: int = Field(gt=0)
-    k: int = Field(default=4, ge=1)
-    temperature: float = Field(default=1.0, gt=0)
-    max_new_tokens: int = Field(default=128, gt=0)
 
 
 class CalibAlignConfig(Strict):

@@ -39,6 +39,7 @@ __all__ = [
     "fmt_mean_sd",
     "display_rq1",
     "rq1_sources_table",
+    "rq2_claims_table",
 ]
 
 #: Row order of the RQ1 table (FP reference, PTQ baselines, QAT objectives).
@@ -224,6 +225,36 @@ def rq1_sources_table(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame
     return out.sort_values(["reasoner", "bits"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
+def rq2_claims_table(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """RQ2's verdicts from the QAT stages' ``rq2`` statistics: one row per (reasoner, bits, objective, init) other
+    than the baseline init, with the probe at step 0 of both inits and the FP control's (``start``, ``baseline_start``,
+    ``control``, in %), ``converges_faster`` (area after step 0, init minus baseline) and ``ends_higher`` (final test
+    accuracy) as ``"mean [lo, hi]"`` in points with their verdicts, ``rise_diff`` (how much more the init's curve
+    rose above its own start), and ``reached`` (seeds reaching the target share of the control, per init)."""
+    rows = []
+    for d in results.get("qat", {}).values():
+        st = d.get("rq2")
+        if not st:
+            continue
+        base = st["baseline"]
+        for obj, o in st["objectives"].items():
+            for init, c in o.get(f"vs_{base}", {}).items():
+                pts = lambda x: {**x, "mean": 100 * x["mean"], "ci95": [100 * v for v in x["ci95"]]}
+                cf, eh = c["converges_faster"], c["ends_higher"]
+                rows.append({
+                    "reasoner": d["reasoner"], "bits": int(d["bits"]), "objective": obj, "init": init, "vs": base,
+                    "start": 100 * o["inits"][init]["probe_init"], "baseline_start": 100 * o["inits"][base]["probe_init"],
+                    "control": 100 * o["control_probe"],
+                    "converges_faster": _interval(pts(cf["diff"])) if "diff" in cf else "–",
+                    "converges_faster_verdict": cf["verdict"],
+                    "ends_higher": _interval(pts(eh["diff"])) if "diff" in eh else "–",
+                    "ends_higher_verdict": eh["verdict"],
+                    "rise_diff": _interval(pts(c["rise_diff"])),
+                    "reached": f"{init} {o['inits'][init]['reached_share']:.0%}, {base} "
+                               f"{o['inits'][base]['reached_share']:.0%}"})
+    return pd.DataFrame(rows)
+
+
 # ----------------------------------------------------------------------------- RQ2
 def rq2_table(df: pd.DataFrame, bits: int | None = None) -> pd.DataFrame:
     """RQ2: QAT init x objective after the fixed budget (the RQ2 runs at ``bits``).
@@ -281,23 +312,25 @@ def load_curves(plots_dir: str | Path, reasoners: Sequence[str] | None = None,
 
 def convergence_table(curves: pd.DataFrame) -> pd.DataFrame:
     """Per (reasoner, bits, objective, init), mean over seeds of: probe accuracy at step 0 (``start``),
-    at the last step (``final``), its mean over the curve (``auc``: area under the accuracy-vs-step
-    curve / steps, trapezoidal), all in points, and ``steps_to_90``: the first step at which the
-    probe reaches 90% of its final value."""
+    at the last step (``final``), its mean over the probed steps after step 0 (``area_after_0``: the init's own
+    point left out, so a higher start alone does not win it), all in points, and ``steps_to_90``: the first step
+    at which the probe reaches 90% of its final value (a description; the stage's ``rq2`` statistics measure
+    against the FP control)."""
     rows = []
     for key, run in curves.groupby(["reasoner", "bits", "objective", "init", "seed"], sort=False):
         run = run.sort_values("step")
         s, a = run["step"].to_numpy(float), run["probe_acc"].to_numpy(float)
-        auc = float(np.trapezoid(a, s) / (s[-1] - s[0])) if len(s) > 1 and s[-1] > s[0] else float(a[-1])
+        auc = float(a[s > 0].mean()) if (s > 0).any() else float(a[-1])
         reach = s[a >= 0.9 * a[-1]]
         rows.append(dict(zip(["reasoner", "bits", "objective", "init", "seed"], key),
-                         start=100 * a[0], final=100 * a[-1], auc=100 * auc,
+                         start=100 * a[0], final=100 * a[-1], area_after_0=100 * auc,
                          steps_to_90=float(reach[0]) if len(reach) else np.nan))
     if not rows:
-        return pd.DataFrame(columns=["reasoner", "bits", "objective", "init", "n", "start", "final", "auc", "steps_to_90"])
+        return pd.DataFrame(columns=["reasoner", "bits", "objective", "init", "n", "start", "final", "area_after_0",
+                                     "steps_to_90"])
     per_seed = pd.DataFrame(rows)
     out = per_seed.groupby(["reasoner", "bits", "objective", "init"], sort=False).agg(
-        n=("seed", "size"), start=("start", "mean"), final=("final", "mean"), auc=("auc", "mean"),
+        n=("seed", "size"), start=("start", "mean"), final=("final", "mean"), area_after_0=("area_after_0", "mean"),
         steps_to_90=("steps_to_90", "mean")).reset_index()
     return out
 
@@ -411,8 +444,11 @@ def findings_unchecked(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, 
     2. *GPTQ beats RTN as PTQ* (why it is the better init): GPTQ > RTN at every (reasoner, bits).
     3. *RQ1: KD beats SFT*: QAT-KD mean > QAT-SFT mean in each (reasoner, bits) block.
     4. *RQ2: PTQ (GPTQ) init beats RTN and FP init*: for each (reasoner, objective) of the ablation.
-    5. *RQ2: PTQ init converges faster*: GPTQ-init probe curve has a higher area than FP- and
+    5. *RQ2: PTQ init converges faster*: GPTQ-init probe curve has a higher area after step 0 than FP- and
        RTN-init curves, per (reasoner, objective).
+
+    These are point comparisons; the paired intervals and verdicts of RQ1 and RQ2 are in
+    :func:`rq1_sources_table` and :func:`rq2_claims_table`.
     6. *QAT recovers much of the low-bit loss*: QAT-KD wins back at least ``recover_share`` of the
        FP - best-PTQ gap at the lowest bit width.
     """
@@ -470,10 +506,10 @@ def findings_unchecked(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, 
         conv = convergence_table(curves)
         conv = conv[conv.bits == int(rq2.bits.iloc[0])]
         for (reasoner, objective), b in conv.groupby(["reasoner", "objective"], sort=False):
-            by = b.set_index("init")["auc"]
+            by = b.set_index("init")["area_after_0"]
             if "gptq" in by and any(i in by for i in ("fp", "rtn")):
                 flags.append(by["gptq"] > max(by[i] for i in ("fp", "rtn") if i in by))
-                ev.append(f"{reasoner} {objective}: curve area " + ", ".join(f"{i} {v:.1f}" for i, v in by.items()))
+                ev.append(f"{reasoner} {objective}: curve area after step 0 " + ", ".join(f"{i} {v:.1f}" for i, v in by.items()))
     rows.append({"finding": "RQ2: PTQ (GPTQ) init converges faster (higher accuracy-vs-step curve)",
                  "evidence": "; ".join(ev), "holds": _verdict(flags)})
 

@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from ...checkpoint import CKPT_ROOT, Run, digest
 from ...evaluate import eval_suite, evaluate_suite
 from ...io import fresh_tmp_dir, replace_dir, setup_threads, write_text
@@ -23,9 +25,11 @@ from ..config import QuantParams as Params
 from ...world.tasks import open_task
 from ..export import export_qat
 from ..packed import check_reload, dequantized_copy, dir_size_bytes, weights_bytes
-from ..qat import ProbeCurve, qat_loss, qat_student
+from ..calib_align import ProblemCurve, probe_items, probe_scores
+from ..qat import qat_loss, qat_student
 from ..qparams import load_quantized
 from ..rq1 import problem_keys, problem_shares, rq1_statistics
+from ..rq2 import rq2_statistics
 from ..runs import control_runs, qat_runs
 from ..scheme import scheme_for
 from ..traces import load_traces, source_traces, trace_examples, trace_items
@@ -58,14 +62,14 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     fp.requires_grad_(False)
     traces = load_traces(traces_path)
     sources = list(qc.qat.sources)
-    if sources != ["self"]:
-        items, _ = trace_items(task, qc.traces.n_problems, qc.traces.seed)
-        by_pid = {it.pid: it for it in items}
+    pool, _ = trace_items(task, qc.traces.n_problems, qc.traces.seed)
+    by_pid = {it.pid: it for it in pool}
     data = {src: traces if src == "self" else source_traces(task, traces, by_pid, src, qc.qat.oracle_dialect)
             for src in sources}
     examples = {src: trace_examples(tok, d) for src, d in data.items()}
     suite = eval_suite(task, qc.eval)
-    probe_items = [it for t in qc.qat.probe.tiers for it in task.tier_items(t, qc.qat.probe.n_problems)]
+    probe, probe_split = probe_items(task, qc.qat.probe.n_problems, set(by_pid))
+    probe_spec = {"probe": qc.qat.probe.model_dump(), "items": [it.pid for it in probe], "seed": P.seed}
     scheme = scheme_for(qc, bits)
     cfg = qc.qat.train.resolve(len(examples["self"]))
     source_spec = lambda src: None if src == "self" else {
@@ -73,14 +77,18 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     data_spec = {"reasoner": reasoner, "model": digest(model_dir), "traces": digest(traces_path),
                  "train": cfg.model_dump()}
     base_spec = {**data_spec, "scheme": scheme.to_dict(), "learnable_scales": qc.qat.learnable_scales,
-                 "eval_every": qc.qat.eval_every, "probe": qc.qat.probe.model_dump()}
+                 "eval_every": qc.qat.eval_every, "probe": probe_spec}
     eval_spec = {"eval": qc.eval.model_dump(), "seed": P.seed}
     check_text = f"{traces[0]['prompt']} {traces[0]['text']}"
     out_tmp, plots_tmp = fresh_tmp_dir(out_dir), fresh_tmp_dir(plots_dir)
 
     # the references every QAT run is paired with: the FP model and the QAT init (PTQ alone, step 0)
-    fp_scores = _scored(Run(f"quant-fp-{reasoner}", {"model": digest(model_dir)}, ckpt_root), "eval-rows", eval_spec,
-                        fp, tok, suite, qc.eval, P.seed)
+    fp_run = Run(f"quant-fp-{reasoner}", {"model": digest(model_dir)}, ckpt_root)
+    fp_scores = _scored(fp_run, "eval-rows", eval_spec, fp, tok, suite, qc.eval, P.seed)
+    probe_of = lambda run, model: np.asarray(run.cached("probe", probe_spec, lambda: probe_scores(
+        model, tok, probe, qc.qat.probe, P.seed).tolist()))
+    rq2_here = any(r.rq2 for r in qat_runs(qc, reasoner, bits))
+    control_probe = {"kd": probe_of(fp_run, fp), "sft": probe_of(fp_run, fp)} if rq2_here else {}
     init_path = None if qc.qat.init == "fp" else Path(ptq_dir) / f"{qc.qat.init}-w{bits}"
     if init_path is not None and not (init_path / "config.json").exists():
         raise FileNotFoundError(f"PTQ init {init_path} not found (run quant_ptq@{reasoner} first)")
@@ -91,6 +99,7 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     init_scores = _scored(init_run, "eval-rows", eval_spec, init_model, tok, suite, qc.eval, P.seed)
 
     controls: dict[str, dict] = {}
+    ctl_probes: list[np.ndarray] = []
     for c in control_runs(qc):
         run = Run(f"quant-control-{reasoner}-{c.name}", {**data_spec, "objective": c.objective, "seed": c.seed,
                                                            "data": source_spec(c.source)}, ckpt_root)
@@ -103,9 +112,18 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
         ev = _scored(run, "eval-rows", eval_spec, student, tok, suite, qc.eval, P.seed)
         controls[c.name] = {"objective": c.objective, "source": c.source, "seed": c.seed, **ev,
                             "final_loss": stats.get("final_loss"), "train_s": stats.get("wall_s")}
+        if rq2_here and c.source == "self":  # RQ2's SFT runs train on the own traces: their control's probe
+            controls[c.name]["probe"] = float(probe_of(run, student).mean())
+            ctl_probes.append(probe_of(run, student))
         print(f"[{desc}] avg@{qc.eval.k}={ev['avg_at_k']:.3f}")
+    if ctl_probes:
+        control_probe["sft"] = np.mean(ctl_probes, axis=0)  # the controls' mean over seeds, per problem
 
     runs: dict[str, dict] = {}
+    curves: dict[str, dict[str, list]] = {}  # RQ2: objective -> init -> per seed [steps, problems]
+    finals: dict[str, dict[str, list]] = {}
+    probe_steps: list[int] = []
+    probe_runs: dict[str, list] = {}
     for r in qat_runs(qc, reasoner, bits):
         ptq_path = None if r.init == "fp" else Path(ptq_dir) / f"{r.init}-w{bits}"
         if ptq_path is not None and not (ptq_path / "config.json").exists():
@@ -118,7 +136,7 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
         student = qat_student(fp, scheme, ptq_path, qc.qat.learnable_scales)
         curve = None
         if r.rq2:  # the accuracy-vs-step curve is RQ2's measurement; RQ1 reads the final model only
-            curve = ProbeCurve(run.dir / "probe.tsv", fp, tok, probe_items, qc.qat.probe, P.seed)
+            curve = ProblemCurve(run.dir / "probe.json", fp, tok, probe, qc.qat.probe, P.seed)
             if 0 not in curve.points:
                 curve(0, student)
         stats = run.train(student, lambda ck: train(
@@ -138,30 +156,44 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
             if tsv.stem != "probe_acc":  # probe.tsv below also has step 0
                 shutil.copy2(tsv, run_plots / tsv.name)
         if curve is not None:
-            write_text(run_plots / "probe.tsv", curve.path.read_text())
+            write_text(run_plots / "probe.tsv", curve.tsv())
+            curves.setdefault(r.objective, {}).setdefault(r.init, []).append(curve.matrix())
+            finals.setdefault(r.objective, {}).setdefault(r.init, []).append(np.asarray(ev["per_problem"]))
+            probe_steps = curve.steps()
+            probe_runs[r.name] = curve.matrix().tolist()
+        first, last = (curve.matrix().mean(axis=1)[[0, -1]] if curve else (None, None))
         runs[r.name] = {
             "objective": r.objective, "init": r.init, "seed": r.seed, "source": r.source, "rq1": r.rq1, "rq2": r.rq2,
             **ev, "size_bytes": dir_size_bytes(path), "weights_bytes": weights_bytes(path),
             "final_loss": stats.get("final_loss"), "train_s": stats.get("wall_s"),
-            "probe_init": curve.first if curve else None, "probe_final": curve.last if curve else None,
+            "probe_init": None if first is None else float(first), "probe_final": None if last is None else float(last),
             "export_max_logit_diff": diff,
         }
-        probe = f" probe {curve.first:.3f} -> {curve.last:.3f}" if curve else ""
-        print(f"[{desc}] avg@{qc.eval.k}={ev['avg_at_k']:.3f}{probe}")
+        shown = f" probe {first:.3f} -> {last:.3f}" if curve else ""
+        print(f"[{desc}] avg@{qc.eval.k}={ev['avg_at_k']:.3f}{shown}")
     replace_dir(out_tmp, out_dir)
     replace_dir(plots_tmp, plots_dir)
 
     per_problem = {"problems": problem_keys(suite), "fp": fp_scores["per_problem"],
                    "init": init_scores.pop("per_problem"),
                    "runs": {n: m.pop("per_problem") for n, m in runs.items()},
-                   "controls": {n: m.pop("per_problem") for n, m in controls.items()}}
+                   "controls": {n: m.pop("per_problem") for n, m in controls.items()},
+                   "probe": {"problems": [f"{probe_split}:{it.pid}" for it in probe], "steps": probe_steps,
+                             "control": {o: np.asarray(v).tolist() for o, v in control_probe.items()},
+                             "runs": probe_runs}}
     fp_scores.pop("per_problem")
     if per_problem_path is not None:
         write_text(per_problem_path, json.dumps(per_problem))
     rq1 = rq1_statistics(per_problem["fp"], per_problem["init"],
                          [{**runs[n], "per_problem": v} for n, v in per_problem["runs"].items() if runs[n]["rq1"]],
                          [{**controls[n], "per_problem": v} for n, v in per_problem["controls"].items()])
+    rq2 = None
+    if curves:
+        rq2 = rq2_statistics(probe_steps, {o: {i: np.stack(v) for i, v in d.items()} for o, d in curves.items()},
+                             {o: {i: np.stack(v) for i, v in d.items()} for o, d in finals.items()}, control_probe,
+                             qc.qat.target, qc.qat.ablation.baseline)
+        rq2.update(probe_split=probe_split, probe_problems=len(probe))
     return {"reasoner": reasoner, "bits": int(bits), "k": qc.eval.k, "steps": cfg.steps, "init": qc.qat.init,
             "sources": sources, "fp_weights_bytes": weights_bytes(model_dir), "fp": fp_scores,
             "init_model": init_scores,
-            "runs": runs, "controls": controls, "rq1_sources": rq1}
+            "runs": runs, "controls": controls, "rq1_sources": rq1, "rq2": rq2}
