@@ -295,6 +295,24 @@ def test_findings_react_to_the_numbers(fixed_results):
     assert fd[fd.index.str.contains("converges faster")].item() == "n/a"  # no curves given
 
 
+def test_paired_findings_read_the_stage_verdicts():
+    st = lambda v: {"diff": {"mean": 1.0, "ci95": [0.5, 1.5]}, "verdict": v}
+    qat = {"r-w2": {"reasoner": "r", "bits": 2, "rq1_sources": {
+        "precondition": {"init_minus_fp": {"mean": -5.0, "ci95": [-9.0, -1.0]}, "met": True},
+        "sources": {"self": {"kd_beats_sft": st("does not hold")}, "oracle": {"kd_beats_sft": st("holds")}}}},
+        "r-w4": {"reasoner": "r", "bits": 4, "rq1_sources": {
+        "precondition": {"init_minus_fp": {"mean": 0.0, "ci95": [-2.0, 2.0]}, "met": False},
+        "sources": {"self": {"kd_beats_sft": st("not testable here")}, "oracle": {"kd_beats_sft": st("not testable here")}}}}}
+    fd = T.paired_findings({"qat": qat}).set_index("finding")
+    oracle = [f for f in fd.index if "source oracle" in f][0]
+    own = [f for f in fd.index if "source self" in f][0]
+    assert fd.loc[oracle, "holds"] == "yes" and fd.loc[own, "holds"] == "no"
+    assert "GPTQ init - FP" in fd.loc[oracle, "evidence"]  # the untestable block says why
+    qat["r-w2"]["rq1_sources"]["sources"]["oracle"]["kd_beats_sft"] = st("not testable here")
+    assert T.paired_findings({"qat": qat}).set_index("finding").loc[oracle, "holds"] == "not testable here"
+    assert T.paired_findings({"qat": {}}).empty
+
+
 def test_findings_check_the_capability_precondition(fixed_results):
     """A reasoner whose FP accuracy is below MIN_FP is left out of every verdict; with none above it, every
     finding is 'not testable here' (the first world-v2 run: FP 4.4 points). The same numbers scaled up pass."""

@@ -40,6 +40,7 @@ __all__ = [
     "display_rq1",
     "rq1_sources_table",
     "rq2_claims_table",
+    "paired_findings",
 ]
 
 #: Row order of the RQ1 table (FP reference, PTQ baselines, QAT objectives).
@@ -404,14 +405,65 @@ def fp_levels(df: pd.DataFrame) -> dict[str, float]:
             for r, s in df.groupby("reasoner", sort=False) if (s.method == "FP").any()}
 
 
+_SOURCE_LABEL = {"oracle": "SFT on a stronger writer's traces (source oracle, the paper's setting)",
+                 "self": "SFT on the reasoner's own verified traces (source self)",
+                 "reference": "SFT on the world's reference solutions (source reference)"}
+
+
+def _paired_verdict(verdicts: Sequence[str]) -> str:
+    testable = [v for v in verdicts if v != "not testable here"]
+    if not testable:
+        return "not testable here"
+    held = sum(v == "holds" for v in testable)
+    return "yes" if held == len(testable) else "partly" if held else "no"
+
+
+def paired_findings(results: Mapping[str, Mapping[str, dict]]) -> pd.DataFrame:
+    """RQ1 and RQ2 from the QAT stages' paired statistics (intervals over problems and seeds), one row per claim:
+    "KD beats SFT" per data source, and "init converges faster" / "ends higher" than the baseline per init. A
+    block's verdict is its interval's (:func:`rq1_sources_table`, :func:`rq2_claims_table`); ``holds`` is ``yes``
+    when every testable block holds, ``partly``, ``no``, or ``not testable here`` when no block's precondition is
+    met. These replace the point comparisons of the same claims, and no capability floor applies: the intervals
+    say what sampling noise allows."""
+    rows = []
+    t1 = rq1_sources_table(results)
+    for source, b in (t1.groupby("source", sort=False) if not t1.empty else []):
+        ev = [f"{r.reasoner} W{r.bits}: {r.kd_minus_sft} {r.verdict}"
+              + (f" (GPTQ init - FP {r.init_minus_fp})" if r.verdict == "not testable here" else "")
+              for r in b.itertuples()]
+        rows.append({"finding": f"RQ1: KD beats SFT as the QAT objective, {_SOURCE_LABEL.get(source, source)}",
+                     "evidence": "; ".join(ev), "holds": _paired_verdict(list(b.verdict))})
+    t2 = rq2_claims_table(results)
+    for (init, vs), b in (t2.groupby(["init", "vs"], sort=False) if not t2.empty else []):
+        for claim, label in (("converges_faster", "converges faster (probe area after step 0)"),
+                             ("ends_higher", "ends higher (test accuracy after the budget)")):
+            ev = [f"{r.reasoner} W{r.bits} {r.objective}: {getattr(r, claim)} {getattr(r, claim + '_verdict')}"
+                  for r in b.itertuples()]
+            rows.append({"finding": f"RQ2: {init.upper()} init {label} than {vs.upper()} init",
+                         "evidence": "; ".join(ev), "holds": _paired_verdict(list(b[claim + "_verdict"]))})
+    return pd.DataFrame(rows, columns=["finding", "evidence", "holds"])
+
+
 def findings(df: pd.DataFrame, curves: pd.DataFrame | None = None, *, collapse_share: float = 0.5,
-             recover_share: float = 0.5, min_fp: float = MIN_FP) -> pd.DataFrame:
+             recover_share: float = 0.5, min_fp: float = MIN_FP,
+             results: Mapping[str, Mapping[str, dict]] | None = None) -> pd.DataFrame:
     """Paper B's findings with the capability precondition (:data:`MIN_FP`) checked first.
 
     Reasoners whose FP Avg@k is below ``min_fp`` are left out of every verdict (the evidence says so, with their
     FP level); when no reasoner meets it, every finding is ``not testable here``. Otherwise as
-    :func:`findings_unchecked`.
+    :func:`findings_unchecked`. With ``results`` holding the stages' paired statistics, RQ1's and RQ2's rows are
+    those of :func:`paired_findings` instead (their own preconditions, no floor).
     """
+    out = _findings_floor(df, curves, collapse_share=collapse_share, recover_share=recover_share, min_fp=min_fp)
+    paired = paired_findings(results) if results is not None else pd.DataFrame()
+    if paired.empty:
+        return out
+    point = out[~out.finding.str.startswith(("RQ1", "RQ2"))]
+    return pd.concat([point, paired], ignore_index=True)
+
+
+def _findings_floor(df: pd.DataFrame, curves: pd.DataFrame | None, *, collapse_share: float, recover_share: float,
+                    min_fp: float) -> pd.DataFrame:
     levels = fp_levels(df)
     weak = {r: v for r, v in levels.items() if v < min_fp}
     if not weak:
