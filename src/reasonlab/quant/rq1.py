@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..stats import paired_diff
+from .calib_align import claim
 
 __all__ = ["problem_keys", "problem_shares", "rq1_statistics"]
 
@@ -43,13 +44,6 @@ def problem_shares(rows: Sequence[Mapping[str, Any]], suite: Mapping[str, Sequen
                 raise ValueError(f"problem_shares: no sampled solution of {tier}:{it.pid}")
             out.append(float(np.mean(got)))
     return out
-
-
-def _verdict(diff: Mapping[str, Any], precondition: bool, why_not: str) -> dict:
-    if not precondition:
-        return {"verdict": "not testable here", "why": why_not, "diff": dict(diff)}
-    lo, hi = diff["ci95"]
-    return {"verdict": "holds" if lo > 0 else "does not hold", "opposite": bool(hi < 0), "diff": dict(diff)}
 
 
 def rq1_statistics(fp: Sequence[float], init: Sequence[float], runs: Sequence[Mapping[str, Any]],
@@ -101,6 +95,6 @@ def rq1_statistics(fp: Sequence[float], init: Sequence[float], runs: Sequence[Ma
             s["qat_kd"] = 100 * float(b.mean())
             s["kd_minus_fp"] = pts(paired_diff(b, fp_v, n_boot=n_boot))
             if sft and seeds_kd == seeds:
-                s["kd_beats_sft"] = _verdict(pts(paired_diff(b, a, n_boot=n_boot)), met, why)
+                s["kd_beats_sft"] = claim(pts(paired_diff(b, a, n_boot=n_boot)), met, why)
         out["sources"][source] = s
     return out

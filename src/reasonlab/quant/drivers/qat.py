@@ -88,7 +88,8 @@ def run_qat_grid(P: Params, reasoner: str, bits: int, model_dir: str | Path, wor
     probe_of = lambda run, model: np.asarray(run.cached("probe", probe_spec, lambda: probe_scores(
         model, tok, probe, qc.qat.probe, P.seed).tolist()))
     rq2_here = any(r.rq2 for r in qat_runs(qc, reasoner, bits))
-    control_probe = {"kd": probe_of(fp_run, fp), "sft": probe_of(fp_run, fp)} if rq2_here else {}
+    fp_probe = probe_of(fp_run, fp) if rq2_here else None
+    control_probe = {"kd": fp_probe, "sft": fp_probe} if rq2_here else {}
     init_path = None if qc.qat.init == "fp" else Path(ptq_dir) / f"{qc.qat.init}-w{bits}"
     if init_path is not None and not (init_path / "config.json").exists():
         raise FileNotFoundError(f"PTQ init {init_path} not found (run quant_ptq@{reasoner} first)")
