@@ -313,6 +313,39 @@ def test_paired_findings_read_the_stage_verdicts():
     assert T.paired_findings({"qat": {}}).empty
 
 
+def test_paper_comparison_puts_shares_and_signs_beside_the_papers():
+    from reasonlab.quant.paper import PAPER_B, paper_comparison
+    ci = lambda m: {"mean": m, "ci95": [m - 1.0, m + 1.0]}
+    src = lambda kd_fp, kd_sft, v: {"kd_minus_fp": ci(kd_fp), "kd_beats_sft": {"diff": ci(kd_sft), "verdict": v}}
+    fp = {"avg_at_k": 0.10}
+    qat = {"r-w2": {"reasoner": "r", "bits": 2, "fp": fp, "rq1_sources": {
+               "precondition": {"init_minus_fp": ci(-4.0), "met": True},
+               "sources": {"oracle": src(-1.0, 3.0, "holds"), "self": src(-4.0, 0.2, "does not hold")}},
+               "rq2": {"baseline": "rtn", "objectives": {"kd": {"vs_rtn": {"gptq": {
+                   "ends_higher": {"verdict": "holds", "diff": {"mean": 0.02, "ci95": [0.01, 0.03]}}}}}}}},
+           "r-w3": {"reasoner": "r", "bits": 3, "fp": fp, "rq1_sources": {
+               "precondition": {"init_minus_fp": ci(0.0), "met": False},
+               "sources": {"oracle": src(0.0, 1.0, "not testable here")}}}}
+    t = paper_comparison({"qat": qat}).set_index(["quantity", "bits"])
+    # the paper's side is computed from its figures: 26.6 / 74.8, (56.6 - 26.6) / (74.8 - 26.6), 56.45 - 55.27
+    assert t.loc[("GPTQ keeps of FP accuracy (%)", "W3"), "paper"] == pytest.approx(35.56, abs=0.01)
+    assert t.loc[("QAT wins back of GPTQ's loss (%)", "W3"), "paper"] == pytest.approx(62.24, abs=0.01)
+    assert t.loc[("KD - SFT (points)", "W3"), "paper"] == pytest.approx(1.18)
+    assert (t.loc[t.paper.notna(), "paper_status"] == "unverified (third-party notes, DESIGN.md)").all()
+    # ours: FP 10 points, GPTQ 6 -> keeps 60%; KD wins back 3 of the 4 lost points (oracle), none (self)
+    assert "r W2: 60%" in t.loc[("GPTQ keeps of FP accuracy (%)", "W2"), "ours"]
+    back = t.loc[("QAT wins back of GPTQ's loss (%)", "W2"), "ours"]
+    assert "r W2 oracle: 75%" in back and "r W2 self: 0%" in back
+    assert "not testable here" in t.loc[("QAT wins back of GPTQ's loss (%)", "W3"), "ours"]
+    assert "+3.0 [+2.0, +4.0] holds" in t.loc[("KD - SFT (points)", "W2"), "ours"]
+    assert "+2.0 [+1.0, +3.0] holds" in t.loc[("PTQ (GPTQ) init beats RTN init after the same budget", "–"), "ours"]
+    # a changed number moves the row: ours is read from the results, never fixed
+    qat["r-w2"]["rq1_sources"]["sources"]["oracle"]["kd_minus_fp"] = ci(-2.0)
+    assert "r W2 oracle: 50%" in paper_comparison({"qat": qat}).set_index(["quantity", "bits"]).loc[
+        ("QAT wins back of GPTQ's loss (%)", "W2"), "ours"]
+    assert PAPER_B["w2_r1"]["gptq"] == 3.67
+
+
 def test_findings_check_the_capability_precondition(fixed_results):
     """A reasoner whose FP accuracy is below MIN_FP is left out of every verdict; with none above it, every
     finding is 'not testable here' (the first world-v2 run: FP 4.4 points). The same numbers scaled up pass."""
