@@ -28,6 +28,7 @@ NOTEBOOK_PARAMS = {
                           "objectives": _raw(P, "paradox", "finetune", "objectives")},
     "quant": lambda P: {"reasoners": _raw(P, "quant", "reasoners"), "bits": _raw(P, "quant", "bits")},
     "calibration": lambda P: {"reasoners": _raw(P, "quant", "reasoners")},
+    "two_bit": lambda P: {"reasoners": _raw(P, "quant", "reasoners")},
     "adaptation": lambda P: {"families": _raw(P, "paradox", "families"),
                              "objectives": _raw(P, "paradox", "adaptation", "objectives")},
 }

@@ -74,7 +74,7 @@ FOUNDATION = {"world", "pretrain", "eval", "report_base_models"}
 PARTS = {"paradox": "src/reasonlab/paradox", "quant": "src/reasonlab/quant"}
 
 
-REPORT_PARTS = {"report_paradox": "paradox", "report_quant": "quant", "report_calibration": "quant",
+REPORT_PARTS = {"report_paradox": "paradox", "report_quant": "quant", "report_calibration": "quant", "report_two_bit": "quant",
                 "adaptation_cost": "paradox", "report_adaptation": "paradox"}
 
 

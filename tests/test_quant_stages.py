@@ -390,6 +390,8 @@ def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
             for b in qc.bits:
                 run_stage("quant_qat", params, reasoner=r, bits=b)
             run_stage("quant_calib", params, item=r)
+            if 2 in qc.bits:
+                run_stage("quant_w2", params, item=r)
         yield root, qc, params
     finally:
         os.chdir(old)
@@ -544,6 +546,85 @@ def test_calibration_stage_writes_sets_per_problem_results_curves_and_verdicts(s
     verdicts = {c[k]["verdict"] for c in m["qat"]["aligned_vs"].values() for k in ("converges_faster", "ends_higher")}
     verdicts |= {c["verdict"] for p in m["ptq"].values() for c in p["aligned_vs"].values()}
     assert verdicts <= {"holds", "does not hold", "not testable here"}
+
+
+def test_two_bit_statistics_on_fixed_inputs():
+    from reasonlab.quant import two_bit as TB
+
+    rng = np.random.default_rng(0)
+    fp = rng.uniform(0.2, 1.0, 64)
+    ptq = 0.4 * fp
+    k = TB.kept_share(fp, ptq)
+    assert k["defined"] and k["mean"] == pytest.approx(0.4) and k["ci95"] == pytest.approx([0.4, 0.4])
+    assert k["model_minus_fp"]["mean"] == pytest.approx(-60 * fp.mean())  # points
+    # QAT halfway between PTQ and FP in every seed: half the loss won back, an interval around it
+    qat = np.stack([ptq + 0.5 * (fp - ptq) + rng.normal(0, 0.05, 64) for _ in range(3)])
+    r = TB.recovered_fraction(ptq, qat, fp)
+    assert r["defined"] and r["mean"] == pytest.approx(0.5, abs=0.05) and r["ci95"][0] < r["mean"] < r["ci95"][1]
+    assert r["gap"]["mean"] == pytest.approx(60 * fp.mean()) and r["gain"]["mean"] > 0
+    # PTQ already at FP: nothing to recover, the fraction is undefined and says why
+    u = TB.recovered_fraction(fp, qat, fp)
+    assert not u["defined"] and "nothing to recover" in u["why"] and "mean" not in u
+    # against FP controls (one per seed) the reference is per seed
+    ctl = np.stack([fp] * 3)
+    assert TB.recovered_fraction(ptq, qat, ctl)["mean"] == pytest.approx(r["mean"])
+    # the smaller model keeping less shows as a negative difference
+    d = TB.kept_share_diff(fp, 0.3 * fp, fp, 0.8 * fp)
+    assert d["mean"] == pytest.approx(-0.5) and d["ci95"][1] < 0
+    stats = {"s": {"ptq_kept": k, "recovered": r}, "m": {"ptq_kept": TB.kept_share(fp, 0.8 * fp), "recovered": u}}
+    scores = {"s": {"fp": fp, "ptq": ptq, "qat": qat}, "m": {"fp": fp, "ptq": 0.8 * fp, "qat": qat}}
+    cl = TB.two_bit_claims(stats, scores, ["s", "m"], n_boot=200)
+    assert cl["ptq_breaks"]["s"]["verdict"] == "holds" and cl["ptq_breaks"]["m"]["opposite"]
+    assert cl["qat_recovers"]["m"]["verdict"] == "not testable here"
+    assert cl["smaller_suffers_more"]["s_vs_m"]["verdict"] == "holds"
+    assert TB.two_bit_claims(stats, scores, ["s"])["smaller_suffers_more"]["-"]["verdict"] == "not testable here"
+    with pytest.raises(ValueError, match="different problems"):
+        TB.ratio_of_means(fp, fp[:10])
+
+
+def test_quant_w2_stage_recovery_sizes_and_stock_parity(smoke_quant):
+    """quant_w2 on the smoke profile: the recipe's runs and controls are read back, the packed checkpoint is smaller
+    than FP32 by about the bit width's ratio on its quantized layers, stock transformers in a fresh process decodes
+    the same greedy tokens as the in-process dequantized copy."""
+    from reasonlab.quant.packed import weights_bytes
+
+    root, qc, _ = smoke_quant
+    r = qc.reasoners[0]
+    m = json.loads((root / f"metrics/quant/two_bit/{r}.json").read_text())
+    d = json.loads((root / f"data/quant/two_bit/{r}.json").read_text())
+    pp = json.loads((root / f"data/quant/qat/{r}-w2.json").read_text())
+    assert d["fp"] == pp["fp"] and d["ptq"] == pp["init"] and d["problems"] == pp["problems"]
+    assert m["objective"] == "kd" and m["source"] == "self" and m["seeds"] == list(qc.qat.seeds)
+    assert d["qat"]["kd"]["scores"] == [pp["runs"][f"kd-{qc.qat.init}-s{s}"] for s in qc.qat.seeds]
+    models = [row["model"] for row in m["table"]]
+    assert models[0] == "FP" and any(x.startswith("QAT-KD") for x in models) and "GPTQ W2" in models
+    for key in ("ptq_kept", "recovered"):
+        assert m[key].get("defined") in (True, False) and ("why" in m[key]) != bool(m[key].get("defined"))
+    c = m["checkpoint"]
+    assert c["parity"]["all_identical"] and c["parity"]["identical"] == c["parity"]["prompts"] > 0
+    assert d["parity"]["in_process"] == d["parity"]["stock_fresh_process"]
+    assert all(len(t) == c["parity"]["tokens"] for t in d["parity"]["stock_fresh_process"])
+    s = c["sizes"]
+    bpp = s["bytes_per_quantized_param"]
+    assert 2 / 8 <= bpp <= 2 / 8 + 8 / qc.group_size + 1e-9  # 2-bit codes plus one scale and zero point per group
+    assert s["total"] + s["header"] == c["packed_weights_bytes"]  # every byte of the files is accounted for
+    assert c["packed_weights_bytes"] == weights_bytes(root / c["path"]) < c["fp32_weights_bytes"]
+    assert s["with_embeddings_quantized"] < c["packed_weights_bytes"] and s["embedding_params"] > 0
+
+
+def test_two_bit_report_renders(smoke_quant):
+    from reasonlab.report import run_notebook
+
+    root, qc, _ = smoke_quant
+    page = run_notebook("two_bit", root / "reports" / "two_bit",
+                        {"metrics_dir": str(root / "metrics/quant/two_bit"),
+                         "data_dir": str(root / "data/quant/two_bit"), "reasoners": list(qc.reasoners)}, notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    for heading in ("The W2 table", "What PTQ keeps", "Verdicts", "beside ours", "The shipped W2 checkpoint"):
+        assert heading in html
+    assert (root / "reports/two_bit/figures/kept_share.png").exists()
+    v = pd.read_csv(root / "reports/two_bit/tables/verdicts.csv")
+    assert set(v.verdict) <= {"holds", "does not hold", "not testable here"}
 
 
 def test_calibration_report_renders(smoke_quant):

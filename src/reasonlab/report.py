@@ -18,6 +18,7 @@ REPORTS = {  # report name -> title, in index order
     "adaptation": "Adaptation cost: perplexity by quarter, loss attribution, the causal drift sweep",
     "quant": "Low-bit QAT: objective (RQ1), PTQ-init ablation (RQ2), 2-bit recovery",
     "calibration": "Calibration-domain alignment (RQ4): PTQ per calibration domain, QAT from each",
+    "two_bit": "2-bit recovery: what PTQ keeps, what QAT wins back, the shipped W2 checkpoint",
 }
 
 
