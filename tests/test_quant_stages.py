@@ -508,8 +508,9 @@ def test_report_notebook_renders(smoke_quant):
                         notebooks=ROOT / "notebooks")
     html = page.read_text()
     for heading in ("RQ1: QAT objective", "RQ2: QAT initialisation", "Low-bit recovery",
-                    "On-disk size", "Which of the paper"):
+                    "figures beside ours", "On-disk size", "Which of the paper"):
         assert heading in html
+    assert "unverified" in (root / "reports/quant/tables/paper_vs_ours.csv").read_text()
     figs = {p.stem for p in (root / "reports/quant/figures").glob("*.png")}
     assert {"rq1_objective", "rq2_curves", "low_bit_recovery"} <= figs
     assert (root / "reports/quant/tables/findings.csv").exists()
