@@ -646,9 +646,9 @@ def test_dvc_yaml_quant_stages_expand(tmp_path):
     """The quant stages of dvc.yaml resolve with the smoke params (foreach / matrix)."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     quant_stages = {k: v for k, v in dvc["stages"].items()
-                    if k.startswith("quant_") or k in ("report_quant", "report_calibration")}
-    assert set(quant_stages) == {"quant_traces", "quant_ptq", "quant_qat", "quant_calib", "report_quant",
-                                 "report_calibration"}
+                    if k.startswith("quant_") or k in ("report_quant", "report_calibration", "report_two_bit")}
+    assert set(quant_stages) == {"quant_traces", "quant_ptq", "quant_qat", "quant_calib", "quant_w2", "report_quant",
+                                 "report_calibration", "report_two_bit"}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     write_params(compose("smoke", ROOT / "conf"), tmp_path / "params.yaml")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
@@ -661,6 +661,7 @@ def test_dvc_yaml_quant_stages_expand(tmp_path):
     expected = {f"quant_traces@{x}" for x in qc.reasoners} | {f"quant_ptq@{x}" for x in qc.reasoners}
     expected |= {f"quant_qat@{x}-{b}" for x in qc.reasoners for b in qc.bits} | {"report_quant"}
     expected |= {f"quant_calib@{x}" for x in qc.reasoners} | {"report_calibration"}
+    expected |= {f"quant_w2@{x}" for x in qc.reasoners} | {"report_two_bit"}
     assert expected <= names
     # every params key a quant stage declares exists in params.yaml
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
