@@ -207,11 +207,11 @@ def run_two_bit(P: Params, reasoner: str, model_dir: str | Path, world_dir: str 
     stock = stock_greedy_tokens(ckpt, prompts, PARITY_TOKENS, tok.pad_token_id)
     same = [a == b for a, b in zip(mine, stock)]
     sizes = size_breakdown(ckpt, BITS)
-    fp_bytes = weights_bytes(model_dir)
+    fp_bytes, packed_bytes = weights_bytes(model_dir), weights_bytes(ckpt)
     checkpoint = {
         "path": str(ckpt), "run": runs[objective]["names"][0], "fp32_weights_bytes": fp_bytes,
-        "packed_weights_bytes": weights_bytes(ckpt), "sizes": sizes,
-        "packed_over_fp32": weights_bytes(ckpt) / fp_bytes,
+        "packed_weights_bytes": packed_bytes, "sizes": sizes,
+        "packed_over_fp32": packed_bytes / fp_bytes,
         "with_embeddings_quantized_over_fp32": sizes["with_embeddings_quantized"] / fp_bytes,
         "parity": {"prompts": len(prompts), "split": split, "tokens": PARITY_TOKENS, "identical": int(sum(same)),
                    "all_identical": all(same),
