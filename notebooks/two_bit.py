@@ -16,13 +16,13 @@
 # # 2-bit recovery (paper B's headline) in the tiny world
 #
 # Paper B: PTQ breaks 2-bit reasoning models (R1-Distill-1.5B, MATH-500: BF16 84.4, GPTQ 3.67) and QAT brings them
-# back (55.0); these figures are third-party notes, **unverified** (DESIGN.md). Here, per reasoner at W2 (group-wise
-# integers, the `quant` section's group size): the FP model, its FP control (the FP model fine-tuned on the same
+# back (55.0); these figures are third-party notes, **unverified** (DESIGN.md). Here, per reasoner at the width
+# `quant.two_bit.bits` (2 by default; group-wise integers, the `quant` section's group size): the FP model, its FP control (the FP model fine-tuned on the same
 # traces, objective SFT, same budget and seeds), RTN / GPTQ / AWQ, and QAT with a recipe fixed before any result was
-# read (KD from the FP model, GPTQ init, the reasoner's own verified traces: RQ1's objective, RQ2's init, RQ4's
+# read (`quant.two_bit`: KD from the FP model, GPTQ init, the reasoner's own verified traces: RQ1's objective, RQ2's init, RQ4's
 # aligned domain), over seeds. Every model is sampled on the same test problems with the same seed, so the shares
 # and fractions below are paired over problems and seeds (95% bootstrap). Nothing here trains: the numbers come
-# from the `quant_w2` stages, which read the `quant_qat@<reasoner>-2` results.
+# from the `quant_w2` stages, which read the `quant_qat@<reasoner>-<bits>` results.
 
 # %% tags=["parameters"]
 metrics_dir = "metrics/quant/two_bit"
@@ -54,9 +54,15 @@ def ci(d, s=1.0):
 
 pts = lambda d: f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]"
 k = M[order[0]]["k"]
+widths = {M[r]["bits"] for r in order}
+if len(widths) != 1:
+    raise ValueError(f"{metrics_dir}: the reasoners' results are at different bit widths {sorted(widths)}")
+bits = widths.pop()
+W = f"W{bits}"
+display(Markdown(f"**Bit width: {W}** (`quant.two_bit.bits`), group size {M[order[0]]['group_size']}."))
 
 # %% [markdown]
-# ## The W2 table (Avg@k per tier, %)
+# ## The table (Avg@k per tier, %)
 #
 # `n`: models averaged (seeds). RTN and AWQ come from the PTQ stage (one model each); GPTQ is the QAT init.
 
@@ -98,7 +104,7 @@ display(Markdown(rec.to_markdown(index=False)))
 # %%
 fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(order), 3.6))
 x = np.arange(len(order))
-bars = [("GPTQ W2", lambda m: m["ptq_kept"]), ("QAT W2 (recipe)", lambda m: m["qat_kept"])]
+bars = [(f"GPTQ {W}", lambda m: m["ptq_kept"]), (f"QAT {W} (recipe)", lambda m: m["qat_kept"])]
 w = 0.35
 for j, (label, get) in enumerate(bars):
     vals = [get(M[r]) for r in order]
@@ -106,13 +112,14 @@ for j, (label, get) in enumerate(bars):
     err = np.array([[100 * (v["mean"] - v["ci95"][0]), 100 * (v["ci95"][1] - v["mean"])] if v.get("defined")
                     else [0, 0] for v in vals]).T
     ax.bar(x + (j - 0.5) * w, mean, w, yerr=err, capsize=3, label=label)
-paper = PAPER_B["w2_r1"]
-ax.axhline(100 * paper["gptq"] / paper["fp"], color="C0", ls=":", lw=1, label="paper GPTQ (unverified)")
-ax.axhline(100 * paper["qat"] / paper["fp"], color="C1", ls=":", lw=1, label="paper QAT (unverified)")
+paper = PAPER_B["w2_r1"]  # the paper's W2 figures: drawn only beside our W2 results
+if bits == 2:
+    ax.axhline(100 * paper["gptq"] / paper["fp"], color="C0", ls=":", lw=1, label="paper GPTQ (unverified)")
+    ax.axhline(100 * paper["qat"] / paper["fp"], color="C1", ls=":", lw=1, label="paper QAT (unverified)")
 ax.axhline(100, color="k", ls="--", lw=1, label="FP")
 ax.set_xticks(x, [f"{r}\n{M[r]['fp_params'] / 1e6:.1f}M params" for r in order])
 ax.set_ylabel("share of FP accuracy kept (%)")
-ax.set_title("W2: share of FP accuracy kept (95% interval)")
+ax.set_title(f"{W}: share of FP accuracy kept (95% interval)")
 ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 ax.spines[["top", "right"]].set_visible(False)
 fig.tight_layout()
@@ -134,7 +141,7 @@ cl = two_bit_claims({r: {"ptq_kept": M[r]["ptq_kept"], "recovered": M[r]["recove
 vr = []
 for r in order:
     b = cl["ptq_breaks"][r]
-    vr.append({"claim": f"PTQ (GPTQ) breaks W2: keeps < {BREAK_SHARE:.0%} of FP", "where": r,
+    vr.append({"claim": f"PTQ (GPTQ) breaks {W}: keeps < {BREAK_SHARE:.0%} of FP", "where": r,
                "statistic": ci(b["share"]) if "share" in b else b.get("why", ""), "verdict": b["verdict"]})
     q = cl["qat_recovers"][r]
     vr.append({"claim": f"QAT recovers >= {RECOVER_SHARE:.0%} of GPTQ's loss", "where": r,
@@ -142,7 +149,7 @@ for r in order:
 for pair, s in cl["smaller_suffers_more"].items():
     stat = (f"GPTQ kept share, smaller - larger {ci(s['ptq_kept_diff'])}; QAT {ci(s['qat_kept_diff'])}"
             if "ptq_kept_diff" in s else s.get("why", ""))
-    vr.append({"claim": "smaller models keep less at W2 (PTQ)", "where": pair, "statistic": stat,
+    vr.append({"claim": f"smaller models keep less at {W} (PTQ)", "where": pair, "statistic": stat,
                "verdict": s["verdict"]})
 verdicts = pd.DataFrame(vr)
 save_table(verdicts, out_dir, "verdicts")
@@ -151,10 +158,11 @@ display(Markdown(verdicts.to_markdown(index=False)))
 # %% [markdown]
 # ## The paper's figures beside ours
 #
-# The paper's model and benchmark are not ours, so only shares are compared.
+# The paper's model and benchmark are not ours, so only shares are compared; its figures are at W2, so they stand
+# beside ours only when this report is at W2.
 
 # %%
-pc = pd.DataFrame([
+pc = pd.DataFrame([] if bits != 2 else [
     {"quantity": "GPTQ W2 keeps of FP", "paper": f"{100 * paper['gptq'] / paper['fp']:.1f}%",
      "ours": "; ".join(f"{r}: {ci(M[r]['ptq_kept'], 100)}%" for r in order if M[r]["ptq_kept"].get("defined"))},
     {"quantity": "QAT W2 keeps of FP", "paper": f"{100 * paper['qat'] / paper['fp']:.1f}%",
@@ -164,12 +172,15 @@ pc = pd.DataFrame([
      "ours": "; ".join(f"{r}: {ci(M[r]['recovered'], 100)}%" if M[r]["recovered"].get("defined") else f"{r}: undefined"
                        for r in order)},
 ])
-pc["paper status"] = f"{PAPER_B_SOURCE}; {paper['setting']}"
-save_table(pc, out_dir, "paper_vs_ours")
-display(Markdown(pc.to_markdown(index=False)))
+if bits == 2:
+    pc["paper status"] = f"{PAPER_B_SOURCE}; {paper['setting']}"
+    save_table(pc, out_dir, "paper_vs_ours")
+    display(Markdown(pc.to_markdown(index=False)))
+else:
+    display(Markdown(f"Not compared: this report is at {W}, the paper's figures at W2."))
 
 # %% [markdown]
-# ## The shipped W2 checkpoint
+# ## The shipped low-bit checkpoint
 #
 # The recipe's first seed, exported packed (compressed-tensors `pack-quantized`). Embeddings and `lm_head` stay full
 # precision (paper B's setting): in these tiny models they are a large share of the parameters, which bounds the

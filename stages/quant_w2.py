@@ -1,6 +1,6 @@
-"""DVC stage `quant_w2@<reasoner>`: 2-bit recovery (PTQ's kept share, QAT's recovered fraction, paired over problems
-and seeds) from the `quant_qat@<reasoner>-2` results, and the shipped W2 checkpoint's size and stock-transformers
-greedy parity in a fresh process."""
+"""DVC stage `quant_w2@<reasoner>`: low-bit recovery at `quant.two_bit.bits` (2 by default: PTQ's kept share, QAT's
+recovered fraction, paired over problems and seeds) from the `quant_qat@<reasoner>-<bits>` results, and the shipped
+checkpoint's size and stock-transformers greedy parity in a fresh process."""
 
 from reasonlab.cli import finish, params, stage_parser
 from reasonlab.quant.config import QuantParams
@@ -13,11 +13,9 @@ def main() -> None:
     paths = ("--model", "--world", "--qat-metrics", "--per-problem", "--ptq-metrics", "--qat", "--data", "--metrics")
     for arg in paths:
         ap.add_argument(arg, required=True)
-    ap.add_argument("--objective", required=True, help="the QAT recipe's objective (fixed before any result is read)")
-    ap.add_argument("--source", required=True, help="the QAT recipe's training-data source")
     a = ap.parse_args()
     m = run_two_bit(params(a, QuantParams), a.reasoner, a.model, a.world, a.qat_metrics, a.per_problem,
-                    a.ptq_metrics, a.qat, a.data, objective=a.objective, source=a.source)
+                    a.ptq_metrics, a.qat, a.data)
     rec = m["recovered"]
     finish(a.metrics, m, {"ptq_kept": round(m["ptq_kept"].get("mean", float("nan")), 3),
                           "recovered": round(rec["mean"], 3) if rec.get("defined") else "undefined",

@@ -133,3 +133,62 @@ def test_every_path_is_written_once():
     for literal in ("data/world", ".ckpt", "params.yaml"):
         assert not re.search(rf"(?<![\w/]){re.escape(literal)}(?![\w/])", body), literal
     assert "plots" not in _dvc() or not re.search(r"-s\d", str(_dvc()["plots"])), "run names in top-level plots"
+
+
+def _reads(value, path: str, seen: set):
+    """``value`` (the params object or a part of it) wrapped so that reading it records its key path in ``seen``."""
+
+    def child(key, v):
+        sub = f"{path}.{key}" if path else str(key)
+        if isinstance(v, (dict, list)) or hasattr(v, "model_dump"):
+            return _reads(v, sub, seen)
+        seen.add(sub)
+        return v
+
+    if isinstance(value, dict):
+        class D(dict):
+            def __getitem__(self, key):
+                return child(key, dict.__getitem__(self, key))
+
+            def __iter__(self):
+                seen.add(path)
+                return dict.__iter__(self)
+        return D(value)
+    if isinstance(value, list):
+        class L(list):
+            def __iter__(self):
+                seen.add(path)
+                return list.__iter__(self)
+        return L(value)
+
+    class O:
+        def __getattr__(self, key):
+            return child(key, getattr(value, key))
+    return O()
+
+
+def test_reports_declare_the_params_they_read():
+    """A report's notebook parameters come from params.yaml (``stages/report.py``: ``NOTEBOOK_PARAMS``): each key
+    they read must be a declared param of its stage (or under one), or a change to it would not re-render the report."""
+    import importlib.util
+
+    from reasonlab.params import parse_params
+    from reasonlab.profiles import compose
+
+    spec = importlib.util.spec_from_file_location("report_stage", ROOT / "stages" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    P = parse_params(compose("tiny", ROOT / "conf"))
+    stages = {n: st for n, st in _dvc()["stages"].items() if st.get("cmd", "").startswith("python stages/report.py")}
+    checked = 0
+    for name, st in stages.items():
+        report = st["cmd"].split()[2]
+        if report not in mod.NOTEBOOK_PARAMS:
+            continue
+        seen: set = set()
+        mod.NOTEBOOK_PARAMS[report](_reads(P, "", seen))
+        declared = [str(p) for p in st.get("params", [])]
+        missing = [k for k in seen if not any(k == d or k.startswith(d + ".") for d in declared)]
+        assert not missing, f"{name} reads {missing} from params.yaml but declares only {declared}"
+        checked += 1
+    assert checked == len(mod.NOTEBOOK_PARAMS)

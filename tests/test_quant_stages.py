@@ -1,5 +1,6 @@
 """The quant pipeline: its params, its run grid, its report tables, and its stages end to end on the smoke profile."""
 
+import copy
 import json
 import os
 import shutil
@@ -55,6 +56,11 @@ def test_profiles_compose_and_fit_the_reasoners():
         (lambda q: q["qat"].update(oracle_dialect="klingon"), r"quant\.qat\.oracle_dialect"),
         (lambda q: q["qat"]["ablation"].update(baseline="fp"), r"quant\.qat\.ablation\.baseline='fp'"),
         (lambda q: q["qat"]["probe"].update(tiers=["easy"]), r"quant\.qat\.probe\.tiers"),
+        (lambda q: q["two_bit"].update(bits=8), r"quant\.two_bit\.bits=8 must be one of quant\.bits"),
+        (lambda q: q["two_bit"].update(objective="dpo"), r"quant\.two_bit\.objective"),
+        (lambda q: q["qat"].update(objectives=["sft"]), r"quant\.two_bit\.objective='kd'"),
+        (lambda q: q["two_bit"].update(source="oracle") or q["qat"].update(sources=["self"]),
+         r"quant\.two_bit\.source='oracle'"),
     ],
 )
 def test_bad_values_name_their_key(edit, key):
@@ -390,8 +396,7 @@ def smoke_quant(tmp_path_factory, smoke_params, smoke_world):
             for b in qc.bits:
                 run_stage("quant_qat", params, reasoner=r, bits=b)
             run_stage("quant_calib", params, item=r)
-            if 2 in qc.bits:
-                run_stage("quant_w2", params, item=r)
+            run_stage("quant_w2", params, item=r)  # at quant.two_bit.bits
         yield root, qc, params
     finally:
         os.chdir(old)
@@ -613,6 +618,39 @@ def test_quant_w2_stage_recovery_sizes_and_stock_parity(smoke_quant):
     assert s["with_embeddings_quantized"] < c["packed_weights_bytes"] and s["embedding_params"] > 0
 
 
+def test_quant_w2_reads_its_bit_width_from_params(smoke_quant, tmp_path):
+    """quant.two_bit.bits chooses the width: at W3 the stage reads the W3 QAT results (its table, its packed
+    checkpoint's bytes), refuses another width's inputs with a message naming the param, and the report renders
+    without the paper's W2 figures."""
+    from reasonlab.io import write_json
+    from reasonlab.quant.drivers.two_bit import run_two_bit
+    from reasonlab.report import run_notebook
+
+    root, qc, params = smoke_quant
+    assert qc.two_bit.bits == 2 and 3 in qc.bits
+    r = qc.reasoners[0]
+    d = copy.deepcopy(params)
+    d["quant"]["two_bit"]["bits"] = 3
+    P3 = parse_params(d, cls=QuantParams)
+    ins = lambda b: dict(qat_metrics=root / f"metrics/quant/qat/{r}-w{b}.json",
+                         per_problem=root / f"data/quant/qat/{r}-w{b}.json",
+                         ptq_metrics=root / f"metrics/quant/ptq/{r}.json", qat_dir=root / f"models/quant/{r}/qat-w{b}")
+    m = run_two_bit(P3, r, root / f"models/{r}", root / "data/world", out_data=tmp_path / "d" / f"{r}.json", **ins(3))
+    assert m["bits"] == 3 and m["group_size"] == qc.group_size
+    assert "GPTQ W3" in [row["model"] for row in m["table"]] and not any("W2" in row["model"] for row in m["table"])
+    bpp = m["checkpoint"]["sizes"]["bytes_per_quantized_param"]
+    assert 3 / 8 <= bpp <= 4 / 8 + 8 / qc.group_size + 1e-9  # 3-bit codes (packed in 32-bit words) plus scales
+    assert m["checkpoint"]["parity"]["all_identical"]
+    with pytest.raises(ValueError, match=r"at 2 bits, but quant\.two_bit\.bits=3"):
+        run_two_bit(P3, r, root / f"models/{r}", root / "data/world", out_data=tmp_path / "x.json", **ins(2))
+    write_json(tmp_path / "m" / f"{r}.json", m)
+    page = run_notebook("two_bit", tmp_path / "report", {"metrics_dir": str(tmp_path / "m"), "data_dir": str(tmp_path / "d"),
+                                                          "reasoners": [r]}, notebooks=ROOT / "notebooks")
+    html = page.read_text()
+    assert "Bit width: W3" in html and "Not compared: this report is at W3" in html
+    assert not (tmp_path / "report/tables/paper_vs_ours.csv").exists()
+
+
 def test_two_bit_report_renders(smoke_quant):
     from reasonlab.report import run_notebook
 
@@ -621,7 +659,7 @@ def test_two_bit_report_renders(smoke_quant):
                         {"metrics_dir": str(root / "metrics/quant/two_bit"),
                          "data_dir": str(root / "data/quant/two_bit"), "reasoners": list(qc.reasoners)}, notebooks=ROOT / "notebooks")
     html = page.read_text()
-    for heading in ("The W2 table", "What PTQ keeps", "Verdicts", "beside ours", "The shipped W2 checkpoint"):
+    for heading in ("Bit width: W2", "The table", "What PTQ keeps", "Verdicts", "beside ours", "low-bit checkpoint"):
         assert heading in html
     assert (root / "reports/two_bit/figures/kept_share.png").exists()
     v = pd.read_csv(root / "reports/two_bit/tables/verdicts.csv")

@@ -23,7 +23,8 @@ Sections (see ``conf/quant/tiny.yaml`` for the values and what each one drives):
   test tier), each init compared with ``ablation.baseline``;
 * ``eval``: how every FP / PTQ / QAT model is evaluated (Avg@k per tier);
 * ``calib_align``: RQ4, calibration-domain alignment (stage ``quant_calib@<reasoner>``): PTQ calibrated on
-  each domain of ``domains``, and QAT from each domain's PTQ init with curves on the validation split.
+  each domain of ``domains``, and QAT from each domain's PTQ init with curves on the validation split;
+* ``two_bit``: low-bit recovery (stage ``quant_w2@<reasoner>``): the bit width it reads and the QAT recipe.
 """
 
 from __future__ import annotations
@@ -199,6 +200,16 @@ class CalibAlignConfig(Strict):
         return self
 
 
+class TwoBitConfig(Strict):
+    """Stage ``quant_w2@<reasoner>`` (low-bit recovery): the bit width it reads (one of ``quant.bits``; 2, paper B's
+    headline, by default: ``dvc exp run -S quant.two_bit.bits=3`` gives the same table at W3) and the QAT recipe,
+    fixed here before any result is read (RQ1's objective, RQ4's aligned source; the init is ``quant.qat.init``)."""
+
+    bits: int = 2
+    objective: Literal[OBJECTIVES] = "kd"
+    source: Literal[QAT_SOURCES] = "self"
+
+
 class QuantEvalConfig(SampledEval):
     tiers_key = "quant.eval.tiers"
     batch_size: int = Field(default=512, gt=0)
@@ -215,6 +226,7 @@ class QuantConfig(Strict):
     qat: QATConfig
     eval: QuantEvalConfig
     calib_align: CalibAlignConfig
+    two_bit: TwoBitConfig = Field(default_factory=TwoBitConfig)
 
     @model_validator(mode="after")
     def _check(self):
@@ -237,6 +249,14 @@ class QuantConfig(Strict):
             unknown = [r for r in ab.reasoners if r not in self.reasoners]
             if unknown:
                 raise ValueError(f"quant.qat.ablation.reasoners: {unknown} not in quant.reasoners {self.reasoners}")
+        tb = self.two_bit
+        if tb.bits not in self.bits:
+            raise ValueError(f"quant.two_bit.bits={tb.bits} must be one of quant.bits {self.bits}")
+        if tb.objective not in self.qat.objectives:
+            raise ValueError(f"quant.two_bit.objective={tb.objective!r} must be one of quant.qat.objectives "
+                             f"{self.qat.objectives}")
+        if tb.source not in self.qat.sources:
+            raise ValueError(f"quant.two_bit.source={tb.source!r} must be one of quant.qat.sources {self.qat.sources}")
         bad = [b for b in self.calib_align.bits if b not in self.bits]
         if bad:
             raise ValueError(f"quant.calib_align.bits: {bad} must be in quant.bits {self.bits}")

@@ -1,9 +1,9 @@
-"""Stage ``quant_w2@<reasoner>``: 2-bit recovery from the ``quant_qat@<reasoner>-2`` results, and the shipped
-W2 checkpoint checked in a fresh process.
+"""Stage ``quant_w2@<reasoner>``: low-bit recovery from the ``quant_qat@<reasoner>-<bits>`` results (``bits`` is
+``quant.two_bit.bits``, 2 by default), and the shipped low-bit checkpoint checked in a fresh process.
 
-Nothing trains here. The stage reads every model's per-problem test results at W2 (FP, its FP controls, the PTQ
-init, the QAT runs; one sampling seed, common random numbers), fixes the QAT recipe *before* looking at results
-(``--objective``, ``--source``; the init is ``quant.qat.init``), and writes:
+Nothing trains here. The stage reads every model's per-problem test results at that width (FP, its FP controls,
+the PTQ init, the QAT runs; one sampling seed, common random numbers), with the QAT recipe fixed in
+``quant.two_bit`` *before* looking at results (objective, source; the init is ``quant.qat.init``), and writes:
 
 * per tier: FP, FP control, RTN / GPTQ / AWQ (the PTQ stage's Avg@k), QAT-SFT and QAT-KD of the recipe's source;
 * the share of FP accuracy PTQ and QAT keep, and the recovered fraction ``(QAT - PTQ) / (control - PTQ)`` of each
@@ -40,7 +40,6 @@ from ..qparams import load_quantized
 from ..two_bit import kept_share, recovered_fraction
 from . import QUANT_THREADS
 
-BITS = 2
 PARITY_PROMPTS = 4
 PARITY_TOKENS = 32
 
@@ -132,18 +131,16 @@ def _recipe_runs(runs: Mapping[str, Mapping[str, Any]], objective: str, init: st
 
 
 def run_two_bit(P: Params, reasoner: str, model_dir: str | Path, world_dir: str | Path, qat_metrics: str | Path,
-                per_problem: str | Path, ptq_metrics: str | Path, qat_dir: str | Path, out_data: str | Path,
-                objective: str = "kd", source: str = "self") -> dict:
-    """Stage ``quant_w2``: the statistics above for ``reasoner``; writes the per-problem scores it used to
-    ``out_data`` (JSON) and returns the metrics."""
+                per_problem: str | Path, ptq_metrics: str | Path, qat_dir: str | Path, out_data: str | Path) -> dict:
+    """Stage ``quant_w2``: the statistics above for ``reasoner`` at ``quant.two_bit.bits``; writes the per-problem
+    scores it used to ``out_data`` (JSON) and returns the metrics. The QAT inputs must be that width's."""
     setup_threads(QUANT_THREADS)
     qc = P.quant
+    BITS, objective, source = qc.two_bit.bits, qc.two_bit.objective, qc.two_bit.source  # checked by QuantConfig
     qc.check_stage(reasoner, BITS)
-    if objective not in qc.qat.objectives:
-        raise ValueError(f"--objective {objective!r} is not in quant.qat.objectives {qc.qat.objectives}")
-    if source not in qc.qat.sources:
-        raise ValueError(f"--source {source!r} is not in quant.qat.sources {qc.qat.sources}")
     meta = json.loads(Path(qat_metrics).read_text())
+    if meta.get("bits") != BITS:
+        raise ValueError(f"{qat_metrics}: QAT results at {meta.get('bits')} bits, but quant.two_bit.bits={BITS}")
     pp = json.loads(Path(per_problem).read_text())
     ptq = json.loads(Path(ptq_metrics).read_text())
     init = meta["init"]
@@ -222,6 +219,6 @@ def run_two_bit(P: Params, reasoner: str, model_dir: str | Path, world_dir: str 
         "qat": {obj: {"seeds": r["seeds"], "scores": r["scores"].tolist()} for obj, r in runs.items()},
         "control": None if control is None else control.tolist(),
         "parity": {"prompts": prompts, "in_process": mine, "stock_fresh_process": stock}}))
-    return {"reasoner": reasoner, "bits": BITS, "k": meta.get("k"), "init": init, "objective": objective,
+    return {"reasoner": reasoner, "bits": BITS, "group_size": qc.group_size, "k": meta.get("k"), "init": init, "objective": objective,
             "source": source, "fp_params": sum(p.numel() for p in fp_model.parameters()),
             "seeds": runs[objective]["seeds"], "table": table, **stats, "checkpoint": checkpoint}
