@@ -10,7 +10,9 @@
 * :func:`steps_to_target`, :func:`area_after_start` curve summaries that do not reward a higher start alone:
   the area leaves step 0 out (the init's own accuracy is reported apart, and so is PTQ alone);
 * :func:`claim` a verdict (holds / does not hold / not testable here) from a paired difference and its
-  precondition.
+  precondition; :func:`room` that precondition (a model starts below its control by more than :data:`Z` se);
+* :func:`problem_shares` the share of correct samples per problem from
+  :func:`reasonlab.evaluate.evaluate_suite`'s rows (RQ1, RQ4 and the 2-bit stage use it).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import numpy as np
 
 from ..evaluate import bootstrap_ci, evaluate_suite, probe_correct
 from ..io import params_hash, write_text
+from ..stats import paired_diff
 from ..world.tasks import Item, Task
 from .config import CalibAlignConfig, ValidationProbe
 
-__all__ = ["CalibSet", "calibration_sets", "probe_items", "suite_scores", "probe_scores", "ProblemCurve", "steps_to_target",
-           "area_after_start", "claim"]
+__all__ = ["CalibSet", "calibration_sets", "probe_items", "problem_shares", "suite_scores", "probe_scores", "ProblemCurve",
+           "steps_to_target", "area_after_start", "claim", "room", "Z"]
+
+Z = 2.0  # a precondition's gap must exceed this many standard errors
 
 
 @dataclass(frozen=True)
@@ -111,22 +116,36 @@ def probe_items(task: Task, n: int, exclude: set[str]) -> tuple[list[Item], str]
     return picked, "heldout"
 
 
+def problem_shares(rows: Sequence[Mapping[str, Any]], suite: Mapping[str, Sequence[Any]]) -> list[float]:
+    """The share of correct sampled solutions of every problem of ``suite`` (suite order), from the ``rows`` of
+    :func:`reasonlab.evaluate.evaluate_suite` (``rows=True``). Raises naming the problem when one has no rows."""
+    correct: dict[tuple[str, str], list[bool]] = {}
+    for r in rows:
+        correct.setdefault((r["tier"], r["pid"]), []).append(bool(r["correct"]))
+    out = []
+    for tier, items in suite.items():
+        for it in items:
+            got = correct.get((tier, it.pid))
+            if not got:
+                raise ValueError(f"problem_shares: no sampled solution of {tier}:{it.pid}")
+            out.append(float(np.mean(got)))
+    return out
+
+
 def suite_scores(model, tokenizer, suite: Mapping[str, Sequence[Item]], ev, seed: int) -> tuple[dict, np.ndarray]:
     """Avg@k of ``model`` per tier of ``suite`` (``ev``: a :class:`~reasonlab.schema.SampledEval`) with its
     interval over problems, and the share of correct samples of every problem, tiers concatenated in ``suite``
     order (same seed: common random numbers, so two models' vectors pair problem by problem)."""
     res = evaluate_suite(model, tokenizer, suite, ev, seed, rows=True)
-    correct: dict[tuple[str, str], list[bool]] = {}
-    for r in res["rows"]:
-        correct.setdefault((r["tier"], r["pid"]), []).append(r["correct"])
+    per = np.asarray(problem_shares(res["rows"], suite), dtype=float)
     out: dict = {}
-    per: list[np.ndarray] = []
+    at = 0
     for tier, items in suite.items():
-        shares = np.array([np.mean(correct[(tier, it.pid)]) for it in items], dtype=float)
+        shares = per[at: at + len(items)]
+        at += len(items)
         out[tier] = {"avg_at_k": res[tier]["avg_at_k"], "avg_at_k_ci95": list(bootstrap_ci(shares, seed=seed))}
-        per.append(shares)
     out["avg_at_k"] = res["avg_at_k"]
-    return out, np.concatenate(per) if per else np.zeros(0)
+    return out, per
 
 
 def probe_scores(model, tokenizer, items: Sequence[Item], probe: ValidationProbe, seed: int,
@@ -184,6 +203,13 @@ def area_after_start(steps: Sequence[int], values: np.ndarray) -> np.ndarray:
     if not keep.any():
         raise ValueError("area_after_start: no probed step after 0")
     return np.asarray(values, dtype=float)[keep].mean(axis=0)
+
+
+def room(control, other, seed: int = 0, n_boot: int = 2000) -> dict:
+    """The precondition of a recovery claim: :func:`reasonlab.stats.paired_diff` of ``control - other`` and ``met``
+    when ``other`` starts below its control by more than :data:`Z` standard errors (there is room to recover)."""
+    d = paired_diff(control, other, n_boot=n_boot, seed=seed)
+    return {**d, "met": bool(d["mean"] > Z * d["se"])}
 
 
 def claim(diff: Mapping[str, Any] | None, precondition: bool, why_not: str = "") -> dict:

@@ -4,7 +4,7 @@ Every model of a ``quant_qat@<reasoner>-<bits>`` stage is sampled on the same te
 (common random numbers), so two conditions are compared problem by problem (:func:`reasonlab.stats.paired_diff`,
 over problems and training seeds):
 
-* :func:`problem_shares` the share of a model's correct samples per problem, from
+* :func:`problem_shares` (from :mod:`.calib_align`) the share of a model's correct samples per problem, from
   :func:`reasonlab.evaluate.evaluate_suite`'s rows, in suite order;
 * :func:`rq1_statistics` per source: QAT-KD minus QAT-SFT (the paper's claim: KD wins), each QAT objective minus
   its full-precision control (QAT-SFT: the FP model fine-tuned the same way; QAT-KD: the FP model itself), and
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..stats import paired_diff
-from .calib_align import claim
+from .calib_align import claim, problem_shares
 
 __all__ = ["problem_keys", "problem_shares", "rq1_statistics"]
 
@@ -28,22 +28,6 @@ __all__ = ["problem_keys", "problem_shares", "rq1_statistics"]
 def problem_keys(suite: Mapping[str, Sequence[Any]]) -> list[str]:
     """``tier:pid`` of every problem of ``suite``, in suite order (the columns of :func:`problem_shares`)."""
     return [f"{tier}:{it.pid}" for tier, items in suite.items() for it in items]
-
-
-def problem_shares(rows: Sequence[Mapping[str, Any]], suite: Mapping[str, Sequence[Any]]) -> list[float]:
-    """The share of correct sampled solutions of every problem of ``suite`` (suite order), from the ``rows`` of
-    :func:`reasonlab.evaluate.evaluate_suite` (``rows=True``). Raises naming the problem when one has no rows."""
-    correct: dict[tuple[str, str], list[bool]] = {}
-    for r in rows:
-        correct.setdefault((r["tier"], r["pid"]), []).append(bool(r["correct"]))
-    out = []
-    for tier, items in suite.items():
-        for it in items:
-            got = correct.get((tier, it.pid))
-            if not got:
-                raise ValueError(f"problem_shares: no sampled solution of {tier}:{it.pid}")
-            out.append(float(np.mean(got)))
-    return out
 
 
 def rq1_statistics(fp: Sequence[float], init: Sequence[float], runs: Sequence[Mapping[str, Any]],

@@ -23,17 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..stats import paired_diff
-from .calib_align import area_after_start, claim, steps_to_target
+from .calib_align import Z, area_after_start, claim, room, steps_to_target
 
 __all__ = ["Z", "rq2_statistics"]
-
-Z = 2.0  # a precondition's gap must exceed this many standard errors
-
-
-def _gap(control: np.ndarray, other: np.ndarray, n_boot: int) -> dict:
-    d = paired_diff(control, other, n_boot=n_boot)
-    return {**d, "met": bool(d["mean"] > Z * d["se"])}
-
 
 def rq2_statistics(steps: Sequence[int], curves: Mapping[str, Mapping[str, np.ndarray]],
                    finals: Mapping[str, Mapping[str, np.ndarray]], control_probe: Mapping[str, np.ndarray],
@@ -68,12 +60,12 @@ def rq2_statistics(steps: Sequence[int], curves: Mapping[str, Mapping[str, np.nd
             for init in by_init:
                 if init == baseline:
                     continue
-                room = {i: _gap(ctl, start[i], n_boot) for i in (init, baseline)}
+                gaps = {i: room(ctl, start[i], n_boot=n_boot) for i in (init, baseline)}
                 why = (f"neither init starts below the FP control by {Z:g} se on the validation probe (control "
                        f"{ctl.mean():.3f}; {init} {start[init].mean():.3f}, {baseline} {start[baseline].mean():.3f})")
-                ok = room[init]["met"] or room[baseline]["met"]
+                ok = gaps[init]["met"] or gaps[baseline]["met"]
                 claims[init] = {
-                    "room": room,
+                    "room": gaps,
                     "rise_diff": paired_diff(area[init] - start[init], area[baseline] - start[baseline], n_boot=n_boot),
                     "converges_faster": claim(paired_diff(area[init], area[baseline], n_boot=n_boot), ok, why),
                     "ends_higher": claim(paired_diff(np.asarray(finals[obj][init], float),

@@ -34,8 +34,8 @@ from ...models.train import train
 from ...models.zoo import load_lm
 from ...stats import paired_diff
 from ...world.tasks import open_task
-from ..calib_align import (ProblemCurve, area_after_start, calibration_sets, claim, probe_items, probe_scores,
-                           steps_to_target, suite_scores)
+from ..calib_align import (Z, ProblemCurve, area_after_start, calibration_sets, claim, probe_items, probe_scores,
+                           room, steps_to_target, suite_scores)
 from ..config import QuantParams as Params
 from ..packed import dequantized_copy
 from ..ptq import run_ptq, save_quantized
@@ -44,14 +44,6 @@ from ..qparams import load_quantized
 from ..scheme import scheme_for
 from ..traces import load_traces, trace_examples, trace_items
 from . import QUANT_THREADS
-
-Z = 2.0  # a precondition's gap must exceed this many standard errors
-
-
-def _gap(fp: np.ndarray, other: np.ndarray, seed: int) -> dict:
-    d = paired_diff(fp, other, seed=seed)
-    return {**d, "met": bool(d["mean"] > Z * d["se"])}
-
 
 def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: str | Path, traces_path: str | Path,
                     out_dir: str | Path, plots_dir: str | Path, ckpt_root: str | Path = CKPT_ROOT) -> dict:
@@ -115,7 +107,7 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
                       f"(fp {fp_ev['avg_at_k']:.3f})")
             claims = {}
             for dom in others:
-                loss = _gap(fp_test, ptq_test[(method, bits, dom)], P.seed)
+                loss = room(fp_test, ptq_test[(method, bits, dom)], seed=P.seed)
                 diff = paired_diff(ptq_test[(method, bits, "traces")], ptq_test[(method, bits, dom)], seed=P.seed)
                 claims[dom] = {"fp_minus_other": loss, **claim(
                     diff, loss["met"], f"PTQ calibrated on {dom} loses {loss['mean']:+.3f} (se {loss['se']:.3f}) "
@@ -192,12 +184,12 @@ def run_calib_align(P: Params, reasoner: str, model_dir: str | Path, world_dir: 
     inits = {d: curves[d][ca.seeds[0]][0] for d in ca.domains}  # step 0: the PTQ init, the same for every seed
     qat_claims: dict[str, dict] = {}
     for dom in others:
-        room = {d: _gap(fp_probe, inits[d], P.seed) for d in ("traces", dom)}
-        ok = room["traces"]["met"] or room[dom]["met"]
+        gaps = {d: room(fp_probe, inits[d], seed=P.seed) for d in ("traces", dom)}
+        ok = gaps["traces"]["met"] or gaps[dom]["met"]
         why = (f"neither init starts below the FP control by {Z:g} se on the validation probe (FP "
                f"{fp_probe.mean():.3f}; traces {inits['traces'].mean():.3f}, {dom} {inits[dom].mean():.3f})")
         qat_claims[dom] = {
-            "room": room,
+            "room": gaps,
             # not a claim: how much each curve rose above its own init (area after 0 minus step 0); a faster
             # convergence with an equal rise is the init's head start, not faster learning
             "rise_diff": paired_diff(areas["traces"] - inits["traces"], areas[dom] - inits[dom], seed=P.seed),
