@@ -584,6 +584,11 @@ def test_two_bit_statistics_on_fixed_inputs():
     assert cl["qat_recovers"]["m"]["verdict"] == "not testable here"
     assert cl["smaller_suffers_more"]["s_vs_m"]["verdict"] == "holds"
     assert TB.two_bit_claims(stats, scores, ["s"])["smaller_suffers_more"]["-"]["verdict"] == "not testable here"
+    # three sizes: both adjacent pairs and the smallest against the largest
+    stats["l"], scores["l"] = stats["m"], {"fp": fp, "ptq": 0.9 * fp, "qat": qat}
+    three = TB.two_bit_claims(stats, scores, ["s", "m", "l"], n_boot=200)["smaller_suffers_more"]
+    assert list(three) == ["s_vs_m", "m_vs_l", "s_vs_l"]
+    assert three["s_vs_l"]["ptq_kept_diff"]["mean"] == pytest.approx(0.4 - 0.9)
     with pytest.raises(ValueError, match="different problems"):
         TB.ratio_of_means(fp, fp[:10])
 

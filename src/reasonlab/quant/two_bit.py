@@ -158,8 +158,9 @@ def two_bit_claims(stats: Mapping[str, Mapping[str, Any]], scores: Mapping[str, 
     * ``qat_recovers[r]``: QAT wins back at least :data:`RECOVER_SHARE` of PTQ's loss (interval above it); not
       testable where the fraction is undefined (PTQ loses nothing measurable);
     * ``smaller_suffers_more``: per adjacent pair (smaller, larger), the smaller's PTQ kept share minus the larger's
-      (holds: interval below 0), with the QAT kept shares' difference beside it; not testable with one size or
-      where an FP model solves nothing. Two sizes give one comparison, not a trend.
+      (holds: interval below 0), with the QAT kept shares' difference beside it, and with three sizes or more the
+      smallest against the largest too (key ``<smallest>_vs_<largest>``); not testable with one size or where an
+      FP model solves nothing. Two sizes give one comparison, not a trend.
     """
     out: dict[str, Any] = {"ptq_breaks": {}, "qat_recovers": {}, "smaller_suffers_more": {}, "sizes": list(order)}
     for r in order:
@@ -169,7 +170,8 @@ def two_bit_claims(stats: Mapping[str, Mapping[str, Any]], scores: Mapping[str, 
         untestable = {"verdict": "not testable here", "why": rec.get("why", "")}
         out["qat_recovers"][r] = ({**_verdict(rec["ci95"], above=RECOVER_SHARE), "fraction": rec}
                                   if rec.get("defined") else untestable)
-    for small, large in zip(order, order[1:]):
+    pairs = list(zip(order, order[1:])) + ([(order[0], order[-1])] if len(order) >= 3 else [])
+    for small, large in pairs:
         a, b = scores[small], scores[large]
         key = f"{small}_vs_{large}"
         if not (np.mean(a["fp"]) > 0 and np.mean(b["fp"]) > 0):
