@@ -162,17 +162,17 @@ display(Markdown(verdicts.to_markdown(index=False)))
 # beside ours only when this report is at W2.
 
 # %%
-pc = pd.DataFrame([] if bits != 2 else [
-    {"quantity": "GPTQ W2 keeps of FP", "paper": f"{100 * paper['gptq'] / paper['fp']:.1f}%",
-     "ours": "; ".join(f"{r}: {ci(M[r]['ptq_kept'], 100)}%" for r in order if M[r]["ptq_kept"].get("defined"))},
-    {"quantity": "QAT W2 keeps of FP", "paper": f"{100 * paper['qat'] / paper['fp']:.1f}%",
-     "ours": "; ".join(f"{r}: {ci(M[r]['qat_kept'], 100)}%" for r in order if M[r]["qat_kept"].get("defined"))},
-    {"quantity": "QAT wins back of GPTQ's loss",
-     "paper": f"{100 * (paper['qat'] - paper['gptq']) / (paper['fp'] - paper['gptq']):.1f}%",
-     "ours": "; ".join(f"{r}: {ci(M[r]['recovered'], 100)}%" if M[r]["recovered"].get("defined") else f"{r}: undefined"
-                       for r in order)},
-])
 if bits == 2:
+    pc = pd.DataFrame([
+        {"quantity": "GPTQ W2 keeps of FP", "paper": f"{100 * paper['gptq'] / paper['fp']:.1f}%",
+         "ours": "; ".join(f"{r}: {ci(M[r]['ptq_kept'], 100)}%" for r in order if M[r]["ptq_kept"].get("defined"))},
+        {"quantity": "QAT W2 keeps of FP", "paper": f"{100 * paper['qat'] / paper['fp']:.1f}%",
+         "ours": "; ".join(f"{r}: {ci(M[r]['qat_kept'], 100)}%" for r in order if M[r]["qat_kept"].get("defined"))},
+        {"quantity": "QAT wins back of GPTQ's loss",
+         "paper": f"{100 * (paper['qat'] - paper['gptq']) / (paper['fp'] - paper['gptq']):.1f}%",
+         "ours": "; ".join(f"{r}: {ci(M[r]['recovered'], 100)}%" if M[r]["recovered"].get("defined")
+                           else f"{r}: undefined" for r in order)},
+    ])
     pc["paper status"] = f"{PAPER_B_SOURCE}; {paper['setting']}"
     save_table(pc, out_dir, "paper_vs_ours")
     display(Markdown(pc.to_markdown(index=False)))
