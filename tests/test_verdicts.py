@@ -154,8 +154,28 @@ def test_paradox_ordering_is_one_claim_per_chain(tmp_path):
     assert "Oracle-Synthesized > Oracle-Refined > SLM-RFT" in rm["claim"] and rm["verdict"] == "does not hold"
     assert "Oracle-Synthesized - Oracle-Refined +0.00 (se 0.18, tie)" in rm["statistic"]
     assert "Style-Aligned > SLM-RFT > Oracle-Refined > Oracle-Synthesized" in dft["claim"]
-    assert dft["verdict"] == "holds"  # every pair in order (the report's point comparison) ...
-    assert "Style-Aligned - SLM-RFT +4.17 (se 5.51, within noise)" in dft["statistic"]  # ... and noise marked
+    assert dft["verdict"] == "does not hold"  # every pair in order on point estimates, one within noise
+    assert "Style-Aligned - SLM-RFT +4.17 (se 5.51, within noise)" in dft["statistic"]
+
+
+ORDERING_PRECONDITION = """\
+family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear
+qwen,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True
+qwen,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True
+llama,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True
+llama,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True
+"""
+
+
+def test_paradox_ordering_holds_only_when_clear_and_testable(tmp_path):
+    """A chain whose every pair is in order and clear holds where the precondition holds (llama SFT in
+    PARADOX_CLAIM); the same chain is not testable where paradox_claim.csv says the precondition failed (qwen SFT)."""
+    t = _rows(V.collect(write_reports(tmp_path, {("paradox", "paradox_claim"): PARADOX_CLAIM,
+                                                   ("paradox", "paradox_ordering"): ORDERING_PRECONDITION}))[0],
+              "paradox_ordering")
+    assert list(t["where"]) == ["qwen", "llama"]
+    assert list(t["verdict"]) == ["not testable here", "holds"]
+    assert t.iloc[0]["statistic"].startswith("SLM-RFT does not clearly improve its base model")
 
 
 def test_sweep_claims_both_layouts(tmp_path):
@@ -318,7 +338,7 @@ def test_stage_writes_csv_and_markdown_as_dvc_yaml_calls_it(tmp_path, monkeypatc
     assert set(csv["report"]) == {f"../{r}/{r}.html" for r in ("paradox", "quant", "calibration", "two_bit")}
     assert set(csv["table"]) == {f"reports/{r}/tables/{t}.csv" for r, t in TABLES if r != "adaptation"}
     md = (out / "verdicts.md").read_text()
-    assert "| A       |       4 |               3 |                   1 |        8 |" in md  # holds, not, untestable
+    assert "| A       |       3 |               4 |                   1 |        8 |" in md  # holds, not, untestable
     assert "[quant](../quant/quant.html)" in md and "skipped): `adaptation`" in md
     assert "skipped (not built): adaptation" in capsys.readouterr().out
     # a second run replaces the folder

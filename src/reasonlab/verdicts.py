@@ -135,27 +135,39 @@ def paradox_claim(df: pd.DataFrame, *, table: str, report: str) -> pd.DataFrame:
 
 def paradox_ordering(df: pd.DataFrame, *, table: str, report: str) -> pd.DataFrame:
     """``reports/paradox/tables/paradox_ordering.csv`` (:func:`reasonlab.paradox.tables.ordering_checks`): the paper's
-    full orderings, one claim per (family, metric) chain, with the report's verdict (``ordering_summary``):
-    ``holds`` when every adjacent pair is in the paper's order (strictly greater), else ``does not hold``. This is a
-    point comparison, as in the report: a pair within noise (``clear`` False) is marked so in the statistic."""
+    full orderings, one claim per (family, metric) chain. ``holds`` only when every adjacent pair is in the paper's
+    order (strictly greater) **and** outside the noise (``clear``: more than twice its standard error); a chain in
+    order on point estimates with a pair within noise ``does not hold`` (the report's ``ordering_summary`` reads
+    point estimates; a verdict here must be one the numbers could have refuted). A utility chain (``<OBJ> Avg@k``)
+    is ``not testable here`` when the same (family, metric) row of ``paradox_claim.csv`` beside this table says
+    the precondition failed (SLM-RFT does not clearly improve its base model)."""
     _require(df, table, ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds",
                          "clear"])
+    claim_csv = Path(table).with_name("paradox_claim.csv")
+    testable = {}
+    if claim_csv.exists():
+        c = read_table(claim_csv)
+        if {"family", "metric", "testable"} <= set(c.columns):
+            testable = {(r["family"], r["metric"]): r["testable"] for _, r in c.iterrows()}
     rows = []
     for (fam, metric), sub in df.groupby(["family", "metric"], sort=False):
         parts, held = [], []
         for i, r in sub.iterrows():
             holds, clear = _bool(r["holds"], table, i, "holds"), _bool(r["clear"], table, i, "clear")
             diff, se = _num(r["diff"], table, i, "diff"), _num(r["se"], table, i, "se")
-            held.append(holds)
+            held.append(holds and clear)
             tie = _num(r["higher_value"], table, i, "higher_value") == _num(r["lower_value"], table, i, "lower_value")
             note = ", tie" if tie else "" if clear or math.isnan(se) else ", within noise"  # as ordering_summary
             parts.append(f"{r['higher']} - {r['lower']} {diff:+.2f} (se {se:.2f}{note})")
         chain = " > ".join([sub.iloc[0]["higher"]] + list(sub["lower"]))
         what = "reward-model score" if metric == "RM score" else f"utility ({metric})"
         at = "mean over families" if fam == MEAN_FAMILY else fam
-        rows.append({"claim": f"The paper's {what} ordering {chain} (every adjacent pair, point estimates)",
-                     "where": at, "statistic": "; ".join(parts),
-                     "verdict": "holds" if all(held) else "does not hold"})
+        stat, verdict = "; ".join(parts), "holds" if all(held) else "does not hold"
+        if metric != "RM score" and testable.get((fam, metric)) == "False":
+            verdict = "not testable here"
+            stat = "SLM-RFT does not clearly improve its base model (paradox_claim.csv); " + stat
+        rows.append({"claim": f"The paper's {what} ordering {chain} (every adjacent pair outside the noise)",
+                     "where": at, "statistic": stat, "verdict": verdict})
     return _frame(rows, "A", report, table)
 
 
