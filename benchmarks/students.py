@@ -128,7 +128,7 @@ def run(a) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if out.exists():
-        done = {(r["data"], r["n_examples"], r["lr"], r["epochs"], r["seed"])
+        done = {(r["data"], r["n_examples"], r["lr"], r["epochs"], r["seed"], r.get("objective", "sft"))
                 for r in map(json.loads, out.read_text().splitlines()) if r.get("kind") == "student"}
     if not out.exists() or not any(json.loads(x).get("kind") == "base" for x in out.read_text().splitlines()):
         b = per_problem(base, tok, items, a.k, a.max_new_tokens, a.eval_seed)
@@ -140,6 +140,10 @@ def run(a) -> None:
                if a.rft_problems else None)
     for data in a.data:
         pairs = training_pairs(repo, P, a.family, data, samples)
+        if a.max_problems:
+            prompts = list(dict.fromkeys(p for p, _ in pairs))[: a.max_problems]
+            keep = set(prompts)
+            pairs = [(p, s) for p, s in pairs if p in keep]
         examples = [sft_example(tok, p, s) for p, s in pairs]
         if not examples:
             print(f"{data}: no training examples for {a.family}; skipped")
@@ -148,7 +152,7 @@ def run(a) -> None:
             for ep in a.epochs:
                 cfg = ft.model_copy(update={"lr": lr, "epochs": ep}).resolve(len(examples))
                 for seed in a.seeds:
-                    if (data, len(examples), lr, ep, seed) in done:
+                    if (data, len(examples), lr, ep, seed, a.objective) in done:
                         continue
                     t0 = time.perf_counter()
                     student = copy.deepcopy(base)
@@ -172,17 +176,20 @@ def summary(path: Path) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in recs:
         if r["kind"] == "student":
-            groups.setdefault((r["data"], r["n_examples"], r["lr"], r["epochs"], r["steps"]), []).append(r)
+            groups.setdefault((r["data"], r.get("objective", "sft"), r["n_examples"], r["lr"], r["epochs"], r["steps"]),
+                              []).append(r)
     lines = [f"{base['family']}: base Avg@{base['k']} {100 * np.mean(base['acc']):.1f}, fully valid "
              f"{100 * np.mean(base['valid']):.1f} ({base['n_eval']} validation problems)", "",
-             "| data | examples | lr | epochs | steps | seeds | Avg@k - base (points) | fully valid - base |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (data, n, lr, ep, steps), rs in sorted(groups.items(), key=lambda kv: (DATA.index(kv[0][0]), kv[0][1:])):
+             "| data | objective | examples | lr | epochs | steps | seeds | Avg@k - base (points) "
+             "| fully valid - base |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (data, obj, n, lr, ep, steps), rs in sorted(groups.items(),
+                                                   key=lambda kv: (DATA.index(kv[0][0]), kv[0][1:])):
         cells = []
         for key in ("acc", "valid"):
             d = paired_diff(np.array([r[key] for r in rs]), np.array(base[key]))
             cells.append(f"{100 * d['mean']:+.1f} [{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]")
-        lines.append(f"| {data} | {n} | {lr:g} | {ep:g} | {steps} | {len(rs)} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {data} | {obj} | {n} | {lr:g} | {ep:g} | {steps} | {len(rs)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -199,6 +206,8 @@ def main() -> None:
     ap.add_argument("--rft-problems", type=int, default=None,
                     help="rejection-sample this many RFT-role problems afresh (default: the stage's samples)")
     ap.add_argument("--objective", default="sft", choices=["sft", "dft"])
+    ap.add_argument("--max-problems", type=int, default=None,
+                    help="train on the set's first N problems only (the stage's sets hold about 200)")
     ap.add_argument("--n-eval", type=int, default=300, help="validation problems")
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=160)

@@ -121,3 +121,58 @@ def test_claim_verdicts_every_outcome():
     claim = paradox_claim(main_table(score_m, ft_m))
     assert claim["testable"].all() and claim["base_diff"].isna().all()
     assert not math.isnan(claim["se"].iloc[0])
+
+
+def test_chain_verdict_every_outcome():
+    from reasonlab.paradox.tables import chain_verdict
+
+    assert chain_verdict([True, True], [True, True], True) == "holds"
+    assert chain_verdict([True, True], [True, False], True) == "does not hold"  # in order, one pair within noise
+    assert chain_verdict([True, False], [True, True], True) == "does not hold"  # one pair clearly reversed
+    assert chain_verdict([True, True], [True, True], False) == "not testable here"  # precondition failed
+    with pytest.raises(ValueError):
+        chain_verdict([True], [True, True], True)
+
+
+def test_ordering_chains_carry_their_verdict_and_the_precondition():
+    from reasonlab.paradox.tables import main_table, ordering_checks, ordering_summary
+
+    score_m, ft_m = _tables_inputs({"a": True, "b": False})
+    checks = ordering_checks(main_table(score_m, ft_m))
+    for (fam, metric), sub in checks.groupby(["family", "metric"]):
+        assert sub["verdict"].nunique() == 1 and sub["testable"].nunique() == 1, (fam, metric)
+        v = sub["verdict"].iloc[0]
+        if metric == "RM score":  # never subject to the students' precondition
+            assert sub["testable"].all() and v != "not testable here"
+        if v == "holds":
+            assert (sub["holds"] & sub["clear"]).all()
+    b_sft = checks[(checks.family == "b") & (checks.metric == "SFT Avg@k")]
+    assert (b_sft["verdict"] == "not testable here").all() and not b_sft["testable"].any()
+    a_sft = checks[(checks.family == "a") & (checks.metric == "SFT Avg@k")]
+    assert a_sft["testable"].all() and a_sft["verdict"].iloc[0] in ("holds", "does not hold")
+    text = ordering_summary(checks, k=16)
+    assert "Family `b`: " in text and "SFT Avg@16: **not testable here** (SLM-RFT does not clearly improve" in text
+    n = checks.groupby(["family", "metric"]).ngroups
+    assert f"orderings hold (every pair in order and outside the noise)" in text and f" of {n} orderings" in text
+
+
+def test_paper_table1_beside_ours_ranks_the_shared_sets():
+    from reasonlab.paradox.tables import PAPER_TABLE1, main_table, paper_comparison
+
+    score_m, ft_m = _tables_inputs({"a": True})
+    df = main_table(score_m, ft_m)
+    side = paper_comparison(df, "a").set_index("set")
+    assert list(side.index) == ["SLM-RFT", "Oracle-Refined", "Oracle-Synthesized", "Reference", "Style-Aligned"]
+    assert side.at["SLM-RFT", "DFT Avg@k (%), paper"] == PAPER_TABLE1["slm_rft"]["dft"] == 37.06
+    ours = df[(df.family == "a")].set_index("set")
+    assert side.at["Oracle-Refined", "SFT Avg@k (%), ours"] == pytest.approx(ours.at["oracle_refined", "sft_avg"])
+    # the paper's DFT ranks: Style-Aligned 38.21 > SLM-RFT 37.06 > Refined 34.06 > Reference 31.28 > Synthesized 30.02
+    assert [side.at[s, "DFT Avg@k (%), rank paper / ours"].split(" / ")[0] for s in
+            ("Style-Aligned", "SLM-RFT", "Oracle-Refined", "Reference", "Oracle-Synthesized")] == list("12345")
+    # ours ranks the same sets by our values: the set with the highest SFT Avg@k is ranked 1
+    sft = {s: ours.at[k, "sft_avg"] for s, k in (("SLM-RFT", "slm_rft"), ("Oracle-Refined", "oracle_refined"),
+                                                 ("Oracle-Synthesized", "oracle_synth"), ("Reference", "reference"))}
+    best = max(sft, key=sft.get)
+    assert side.at[best, "SFT Avg@k (%), rank paper / ours"].endswith("/ 1")
+    assert side.at["Style-Aligned", "SFT Avg@k (%), rank paper / ours"] == ""  # the paper has no SFT number for it
+    assert paper_comparison(df, "nobody").empty

@@ -24,12 +24,12 @@ llama,DFT Avg@k,8.333333333333332,8.333333333333332,Oracle-Refined,0.0,0.0,False
 mean,RM score,-0.39702811837196356,-0.04072233703401354,Oracle-Refined,0.35630578133795,0.07100632239333475,True,True,,
 """
 PARADOX_ORDERING = """\
-family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear
-qwen,RM score,Oracle-Synthesized,Oracle-Refined,-0.2426460161805153,-0.2426460161805153,0.0,0.17575458390207144,False,False
-qwen,RM score,Oracle-Refined,SLM-RFT,-0.2426460161805153,-0.5219149192174276,0.2792689030369123,0.1898960799587016,True,False
-qwen,DFT Avg@k,Style-Aligned,SLM-RFT,8.333333333333332,4.166666666666666,4.166666666666666,5.509373202969677,True,False
-qwen,DFT Avg@k,SLM-RFT,Oracle-Refined,4.166666666666666,0.0,4.166666666666666,1.0,True,True
-qwen,DFT Avg@k,Oracle-Refined,Oracle-Synthesized,1.0,0.0,1.0,0.2,True,True
+family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear,testable,verdict
+qwen,RM score,Oracle-Synthesized,Oracle-Refined,-0.2426460161805153,-0.2426460161805153,0.0,0.17575458390207144,False,False,True,does not hold
+qwen,RM score,Oracle-Refined,SLM-RFT,-0.2426460161805153,-0.5219149192174276,0.2792689030369123,0.1898960799587016,True,False,True,does not hold
+qwen,DFT Avg@k,Style-Aligned,SLM-RFT,8.333333333333332,4.166666666666666,4.166666666666666,5.509373202969677,True,False,True,does not hold
+qwen,DFT Avg@k,SLM-RFT,Oracle-Refined,4.166666666666666,0.0,4.166666666666666,1.0,True,True,True,does not hold
+qwen,DFT Avg@k,Oracle-Refined,Oracle-Synthesized,1.0,0.0,1.0,0.2,True,True,True,does not hold
 """
 SWEEP_CLAIMS = """\
 family,objective,utility,log-ppl rise (last - first),"Spearman (drift, utility)",Spearman vs Q1 ppl,Spearman vs dial level,most - least drifted (pts),order axis - level 0 (pts),verdict,why
@@ -159,23 +159,40 @@ def test_paradox_ordering_is_one_claim_per_chain(tmp_path):
 
 
 ORDERING_PRECONDITION = """\
-family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear
-qwen,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True
-qwen,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True
-llama,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True
-llama,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True
+family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear,testable,verdict
+qwen,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True,False,not testable here
+qwen,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True,False,not testable here
+llama,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True,True,holds
+llama,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True,True,holds
 """
 
 
-def test_paradox_ordering_holds_only_when_clear_and_testable(tmp_path):
-    """A chain whose every pair is in order and clear holds where the precondition holds (llama SFT in
-    PARADOX_CLAIM); the same chain is not testable where paradox_claim.csv says the precondition failed (qwen SFT)."""
+def test_paradox_ordering_reads_the_reports_chain_verdict(tmp_path):
+    """The chain's verdict is the report's own (reasonlab.paradox.tables.chain_verdict, tested there): the same
+    numbers hold for llama and are not testable for qwen, whose table says its precondition failed."""
     t = _rows(V.collect(write_reports(tmp_path, {("paradox", "paradox_claim"): PARADOX_CLAIM,
                                                    ("paradox", "paradox_ordering"): ORDERING_PRECONDITION}))[0],
               "paradox_ordering")
     assert list(t["where"]) == ["qwen", "llama"]
     assert list(t["verdict"]) == ["not testable here", "holds"]
     assert t.iloc[0]["statistic"].startswith("SLM-RFT does not clearly improve its base model")
+
+
+def _ordering(table: str) -> dict:
+    return {("paradox", "paradox_claim"): PARADOX_CLAIM, ("paradox", "paradox_ordering"): table}
+
+
+def test_paradox_ordering_rejects_a_bad_or_split_chain_verdict(tmp_path):
+    split = ORDERING_PRECONDITION.replace("True,True,True,holds\n", "True,True,True,does not hold\n", 1)
+    with pytest.raises(ValueError, match=r"chain \('llama', 'SFT Avg@k'\) disagree on its verdict"):
+        V.collect(write_reports(tmp_path, _ordering(split)))
+    bad = ORDERING_PRECONDITION.replace("True,True,True,holds\n", "True,True,True,held\n", 1)
+    with pytest.raises(ValueError, match=r"paradox_ordering\.csv, data row 3 \(family='llama', metric='SFT Avg@k'\): "
+                                         r"column 'verdict' holds 'held'"):
+        V.collect(write_reports(tmp_path / "b", _ordering(bad)))
+    old = "\n".join(",".join(x.split(",")[:10]) for x in ORDERING_PRECONDITION.splitlines()) + "\n"
+    with pytest.raises(ValueError, match=r"paradox_ordering\.csv: missing column\(s\) \['verdict'\]"):
+        V.collect(write_reports(tmp_path / "c", _ordering(old)))
 
 
 def test_sweep_claims_both_layouts(tmp_path):

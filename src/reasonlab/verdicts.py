@@ -15,9 +15,10 @@ them back and normalises every row to :data:`COLUMNS`:
 * ``report``       the report page, as a link relative to the output folder;
 * ``table``        the source CSV.
 
-One function per source table (:data:`SOURCES`). The paradox tables carry no verdict column; their verdicts are
-derived here from the booleans the report decides by (see :func:`paradox_claim`, :func:`paradox_ordering`).
-For every table that does carry verdicts, :func:`collect` checks that the normalised verdicts are the table's,
+One function per source table (:data:`SOURCES`). ``paradox_claim.csv`` carries no verdict column; its verdicts
+are derived here from the booleans the report decides by (:func:`paradox_claim`). ``paradox_ordering.csv`` carries
+one verdict per ordering chain, repeated on each of the chain's rows (:func:`paradox_ordering` checks they agree).
+For every table that carries a verdict per row, :func:`collect` checks that the normalised verdicts are the table's,
 row by row and in order, so a ``holds`` cannot silently become anything else.
 
 ``reports/quant/tables/findings.csv`` is deliberately not read: its RQ1 / RQ2 rows aggregate the rows of
@@ -135,37 +136,31 @@ def paradox_claim(df: pd.DataFrame, *, table: str, report: str) -> pd.DataFrame:
 
 def paradox_ordering(df: pd.DataFrame, *, table: str, report: str) -> pd.DataFrame:
     """``reports/paradox/tables/paradox_ordering.csv`` (:func:`reasonlab.paradox.tables.ordering_checks`): the paper's
-    full orderings, one claim per (family, metric) chain. ``holds`` only when every adjacent pair is in the paper's
-    order (strictly greater) **and** outside the noise (``clear``: more than twice its standard error); a chain in
-    order on point estimates with a pair within noise ``does not hold`` (the report's ``ordering_summary`` reads
-    point estimates; a verdict here must be one the numbers could have refuted). A utility chain (``<OBJ> Avg@k``)
-    is ``not testable here`` when the same (family, metric) row of ``paradox_claim.csv`` beside this table says
-    the precondition failed (SLM-RFT does not clearly improve its base model)."""
+    full orderings, one claim per (family, metric) chain, with the chain's own ``verdict`` column (the same on each
+    of its rows; :func:`reasonlab.paradox.tables.chain_verdict`: ``holds`` only when every adjacent pair is in the
+    paper's order **and** outside the noise; a utility chain is ``not testable here`` where SLM-RFT does not clearly
+    improve its base model)."""
     _require(df, table, ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds",
-                         "clear"])
-    claim_csv = Path(table).with_name("paradox_claim.csv")
-    testable = {}
-    if claim_csv.exists():
-        c = read_table(claim_csv)
-        if {"family", "metric", "testable"} <= set(c.columns):
-            testable = {(r["family"], r["metric"]): r["testable"] for _, r in c.iterrows()}
+                         "clear", "verdict"])
     rows = []
     for (fam, metric), sub in df.groupby(["family", "metric"], sort=False):
-        parts, held = [], []
+        parts, verdicts = [], set()
         for i, r in sub.iterrows():
-            holds, clear = _bool(r["holds"], table, i, "holds"), _bool(r["clear"], table, i, "clear")
+            clear = _bool(r["clear"], table, i, "clear")
             diff, se = _num(r["diff"], table, i, "diff"), _num(r["se"], table, i, "se")
-            held.append(holds and clear)
+            verdicts.add(check_verdict(r["verdict"], table, i, row=r, keys=("family", "metric")))
             tie = _num(r["higher_value"], table, i, "higher_value") == _num(r["lower_value"], table, i, "lower_value")
             note = ", tie" if tie else "" if clear or math.isnan(se) else ", within noise"  # as ordering_summary
             parts.append(f"{r['higher']} - {r['lower']} {diff:+.2f} (se {se:.2f}{note})")
+        if len(verdicts) != 1:
+            raise VerdictTableError(f"{table}: the rows of chain ({fam!r}, {metric!r}) disagree on its verdict: "
+                                    f"{sorted(verdicts)}")
         chain = " > ".join([sub.iloc[0]["higher"]] + list(sub["lower"]))
         what = "reward-model score" if metric == "RM score" else f"utility ({metric})"
         at = "mean over families" if fam == MEAN_FAMILY else fam
-        stat, verdict = "; ".join(parts), "holds" if all(held) else "does not hold"
-        if metric != "RM score" and testable.get((fam, metric)) == "False":
-            verdict = "not testable here"
-            stat = "SLM-RFT does not clearly improve its base model (paradox_claim.csv); " + stat
+        verdict, stat = verdicts.pop(), "; ".join(parts)
+        if verdict == "not testable here":
+            stat = "SLM-RFT does not clearly improve its base model; " + stat
         rows.append({"claim": f"The paper's {what} ordering {chain} (every adjacent pair outside the noise)",
                      "where": at, "statistic": stat, "verdict": verdict})
     return _frame(rows, "A", report, table)

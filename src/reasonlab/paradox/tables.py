@@ -8,6 +8,7 @@ Pure functions of the metric dicts (tested on fixed inputs), no torch:
 * :func:`format_main_table` the same as display strings (``12.3 ± 1.1``);
 * :func:`ordering_checks` / :func:`ordering_summary` whether the paper's orderings hold
   (RM: Synthesized > Refined > RFT; utility: Style-Aligned > RFT > Refined > Synthesized), pair by pair;
+* :func:`paper_comparison` the paper's Table 1 beside ours (values and ranks per column);
 * :func:`cost_table` the adaptation-cost view: perplexity of the base model per set (global, Q1-Q4),
   token shift and utility.
 """
@@ -158,21 +159,45 @@ def format_main_table(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft
     return out
 
 
-CHECK_COLUMNS = ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds", "clear"]
+CHECK_COLUMNS = ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds", "clear",
+                 "testable", "verdict"]
+NOT_TESTABLE = "not testable here"
 
 
 def _se(sd: float, n: int) -> float:
     return sd / math.sqrt(n) if n > 1 and not math.isnan(sd) else float("nan")
 
 
+def _testable(sub: pd.DataFrame, col: str) -> tuple[bool, bool]:
+    """``(measured, testable)`` of one family's metric column: a utility metric (``<obj>_avg``) is testable when
+    SLM-RFT clearly improves its base model under that objective (``<obj>_precondition`` of the SLM-RFT row);
+    the RM score, and metrics whose precondition was not measured (older metrics), are testable."""
+    if col == "rm" or "slm_rft" not in sub.index:
+        return False, True
+    pre = sub.at["slm_rft", f"{col[: -len('_avg')]}_precondition"] \
+        if f"{col[: -len('_avg')]}_precondition" in sub.columns else math.nan
+    measured = isinstance(pre, (bool, np.bool_))  # NaN: not measured
+    return measured, not measured or bool(pre)
+
+
+def chain_verdict(holds: Sequence[bool], clear: Sequence[bool], testable: bool) -> str:
+    """One ordering chain's verdict: ``not testable here`` when its precondition failed, ``holds`` when every
+    adjacent pair is in the paper's order *and* outside the noise, else ``does not hold`` (a chain in order on
+    point estimates with a pair within noise could not have been refuted, so it does not count as holding)."""
+    if not testable:
+        return NOT_TESTABLE
+    return "holds" if all(bool(h) and bool(c) for h, c in zip(holds, clear, strict=True)) else "does not hold"
+
+
 def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), z: float = 2.0) -> pd.DataFrame:
     """Every adjacent pair of the paper's orderings, per family (and ``mean``): does ``higher`` beat ``lower``?
 
     Rows: :data:`CHECK_COLUMNS`. ``holds``: strictly greater. ``diff`` = higher - lower and ``se`` its
-    standard error: for Avg@k ``sqrt(sd_a^2/n_a + sd_b^2/n_b)`` over seeds (Welch); for the RM score
-    from the 95% CIs (half-width / 1.96). ``clear``: ``|diff| > z * se``,
-    i.e. the comparison (either way) is larger than the seed / sampling noise. A pair with a missing
-    value is left out.
+    standard error (:func:`_pair_se`: paired over problems (and seeds) where one side is SLM-RFT and it was
+    measured, else from the sets' CIs (RM) or over seeds, unpaired (Avg@k)). ``clear``: ``|diff| > z * se``,
+    i.e. the comparison (either way) is larger than the noise. ``testable`` and ``verdict`` belong to the whole
+    chain (the same on each of its rows): :func:`chain_verdict`, with a utility chain not testable where SLM-RFT
+    does not clearly improve its base model. A pair with a missing value is left out.
     """
     chains = [("RM score", "rm", RM_ORDER)] + [(f"{o.upper()} Avg@k", f"{o}_avg", UTILITY_ORDER) for o in objectives]
     rows = []
@@ -181,6 +206,7 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
     for fam in dict.fromkeys(df["family"]):
         sub = df[df["family"] == fam].set_index("set")
         for metric, col, chain in chains:
+            pairs = []
             for a, b in zip(chain, chain[1:]):
                 if a not in sub.index or b not in sub.index:
                     continue
@@ -190,17 +216,20 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
                 se = _pair_se(sub, a, b, col)
                 diff = va - vb
                 clear = bool(not math.isnan(se) and abs(diff) > z * se)
-                rows.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
-                             "higher_value": va, "lower_value": vb, "diff": diff, "se": se, "holds": va > vb,
-                             "clear": clear})
+                pairs.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
+                              "higher_value": va, "lower_value": vb, "diff": diff, "se": se, "holds": va > vb,
+                              "clear": clear})
+            if not pairs:
+                continue
+            testable = _testable(sub, col)[1]
+            verdict = chain_verdict([p["holds"] for p in pairs], [p["clear"] for p in pairs], testable)
+            rows += [{**p, "testable": testable, "verdict": verdict} for p in pairs]
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
 def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
-    """Markdown: per family and metric, whether the paper's ordering holds and, if not, which pairs break it.
-
-    A pair whose difference is within noise (not ``clear``) is marked "(within noise)"; an exact tie "(tie)".
-    """
+    """Markdown: per family and metric, the chain's verdict (:func:`chain_verdict`, read from ``checks``) and the
+    pairs that keep it from holding: out of order, "(within noise)" or "(tie)"."""
     if checks.empty:
         return "No ordering can be checked: no set has scores and utilities yet."
     at = f"Avg@{k}" if k else "Avg@k"
@@ -210,7 +239,12 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
             return " (tie)"
         return "" if r.clear or math.isnan(r.se) else " (within noise)"
 
-    lines = []
+    def pair(r) -> str:
+        if r.holds:
+            return f"{r.higher} > {r.lower}{note(r)}"
+        return f"{r.higher} {r.higher_value:.2f} ≤ {r.lower} {r.lower_value:.2f}{note(r)}"
+
+    lines, verdicts = [], []
     for fam in dict.fromkeys(checks["family"]):
         name = "Averaged over families" if fam == MEAN else f"Family `{fam}`"
         parts = []
@@ -218,20 +252,25 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
             sub = checks[(checks["family"] == fam) & (checks["metric"] == metric)]
             chain = " > ".join([sub.iloc[0]["higher"]] + list(sub["lower"]))
             shown = metric.replace("Avg@k", at)
-            if sub["holds"].all():
-                weak = [f"{r.higher} > {r.lower}{note(r)}" for r in sub.itertuples() if note(r)]
-                parts.append(f"{shown}: **holds** ({chain}" + ("; " + "; ".join(weak) if weak else "") + ")")
+            verdict = sub.iloc[0]["verdict"]
+            verdicts.append(verdict)
+            weak = [pair(r) for r in sub.itertuples() if not (r.holds and r.clear)]
+            if verdict == "holds":
+                parts.append(f"{shown}: **holds** ({chain}, every pair outside the noise)")
+            elif verdict == NOT_TESTABLE:
+                parts.append(f"{shown}: **{NOT_TESTABLE}** (SLM-RFT does not clearly improve its base model; "
+                             f"{chain}: " + ("; ".join(weak) if weak else "every pair in order and clear") + ")")
             else:
-                bad = [f"{r.higher} {r.higher_value:.2f} ≤ {r.lower} {r.lower_value:.2f}{note(r)}"
-                       for r in sub.itertuples() if not r.holds]
-                parts.append(f"{shown}: **does not hold** ({chain} expected; " + "; ".join(bad) + ")")
+                parts.append(f"{shown}: **does not hold** ({chain} expected; " + "; ".join(weak) + ")")
         lines.append(f"- {name}: " + " · ".join(parts))
     n, held = len(checks), int(checks["holds"].sum())
     clear_held = int((checks["holds"] & checks["clear"]).sum())
     clear_broken = int((~checks["holds"] & checks["clear"]).sum())
-    lines.append(f"\n{held} of {n} pairwise comparisons agree with the paper; {clear_held} agree and "
-                 f"{clear_broken} disagree by more than twice their standard error (seeds for Avg@k, the bootstrap "
-                 f"CI for the RM score); the rest are within noise.")
+    lines.append(f"\n{verdicts.count('holds')} of {len(verdicts)} orderings hold (every pair in order and outside "
+                 f"the noise), {verdicts.count(NOT_TESTABLE)} are not testable here. Of {n} pairwise comparisons "
+                 f"{held} agree with the paper on point estimates; {clear_held} agree and {clear_broken} disagree by "
+                 f"more than twice their standard error (paired over problems and seeds where one side is SLM-RFT, "
+                 f"else over seeds for Avg@k and from the bootstrap CIs for the RM score); the rest are within noise.")
     return "\n".join(lines)
 
 
@@ -285,13 +324,11 @@ def paradox_claim(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft"), 
             diff = vals[worst] - rft if col == "rm" else rft - vals[worst]
             se = _pair_se(sub, worst, "slm_rft", col)
             o = col[: -len("_avg")]
-            pre = sub.at["slm_rft", f"{o}_precondition"] if col != "rm" and f"{o}_precondition" in sub.columns \
-                else math.nan
-            measured = isinstance(pre, (bool, np.bool_))  # NaN: not measured (the RM row, older metrics)
+            measured, testable = _testable(sub, col)
             rows.append({"family": fam, "metric": metric, "rft_value": rft, "oracle_value": vals[worst],
                          "oracle_set": LABELS[worst], "diff": diff, "se": se,
                          "clear": bool(not math.isnan(se) and diff > z * se),
-                         "testable": not measured or bool(pre),
+                         "testable": testable,
                          "base_diff": float(sub.at["slm_rft", f"{o}_base_diff"]) if measured else math.nan,
                          "base_se": float(sub.at["slm_rft", f"{o}_base_se"]) if measured else math.nan})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
@@ -301,7 +338,7 @@ def claim_verdict(rows: pd.DataFrame) -> str:
     """The verdict of one family's :func:`paradox_claim` rows: "not testable here" when a utility row's
     precondition failed (SLM-RFT did not improve its base model), else holds / does not hold / in direction only."""
     if "testable" in rows.columns and not rows["testable"].all():
-        return "not testable here"
+        return NOT_TESTABLE
     if rows["clear"].all():
         return "holds"
     return "does not hold" if (rows["diff"] <= 0).any() else "holds in direction, not clearly in every metric"
@@ -345,6 +382,50 @@ def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
     return pd.DataFrame(rows)
 
 
+# Paper A's Table 1 (Qwen2.5-Math-1.5B, mean over five benchmarks; DESIGN.md): RM score, SFT Avg@16, DFT Avg@16.
+# The paper's Table 1 has no Style-Aligned row: its RM and DFT numbers are from the mechanism table's
+# "frontier oracle" row (our Style-Aligned set is written by the tiny world's oracle, the closer analogue);
+# the paper gives no SFT number for it.
+PAPER_TABLE1 = {
+    "oracle_synth": {"rm": 1.88, "sft": 23.26, "dft": 30.02},
+    "reference": {"rm": 1.78, "sft": 16.72, "dft": 31.28},
+    "oracle_refined": {"rm": 1.70, "sft": 19.60, "dft": 34.06},
+    "slm_rft": {"rm": 1.47, "sft": 22.74, "dft": 37.06},
+    "style_aligned": {"rm": 1.81, "sft": math.nan, "dft": 38.21},
+}
+PAPER_MODEL = "Qwen2.5-Math-1.5B"
+
+
+def _ranks(values: Mapping[str, float], high_first: bool = True) -> dict[str, float]:
+    """Rank of each key by value (1 = highest), ties sharing the lowest rank; NaN values get NaN."""
+    known = {k: v for k, v in values.items() if not math.isnan(v)}
+    order = sorted(known.values(), reverse=high_first)
+    return {k: (float(order.index(v) + 1) if k in known else math.nan) for k, v in values.items()}
+
+
+def paper_comparison(df: pd.DataFrame, family: str, objectives: Sequence[str] = ("sft", "dft")) -> pd.DataFrame:
+    """Table 1 of the paper beside one row group of :func:`main_table` (a family, or :data:`MEAN`): per set, the
+    RM score and each objective's Avg@k, the paper's and ours, and each set's rank in that column (1 = highest;
+    ranks among the sets both sides have). Scales differ (another reward model, other benchmarks, a tiny world):
+    the ranks are what can be compared. Empty when ``family`` has no rows."""
+    sub = df[df["family"] == family].set_index("set") if not df.empty else pd.DataFrame()
+    sets = [s for s in SETS if s in sub.index]
+    if not sets:
+        return pd.DataFrame()
+    cols = [("rm", "RM score", "rm")] + [(o, f"{o.upper()} Avg@k (%)", f"{o}_avg") for o in objectives]
+    out = pd.DataFrame({"set": [LABELS[s] for s in sets]})
+    for key, name, col in cols:
+        paper = {s: PAPER_TABLE1[s].get(key, math.nan) for s in sets}
+        ours = {s: float(sub.at[s, col]) for s in sets}
+        both = {s for s in sets if not math.isnan(paper[s]) and not math.isnan(ours[s])}
+        rp = _ranks({s: paper[s] if s in both else math.nan for s in sets})
+        ro = _ranks({s: ours[s] if s in both else math.nan for s in sets})
+        out[f"{name}, paper"] = [paper[s] for s in sets]
+        out[f"{name}, ours"] = [ours[s] for s in sets]
+        out[f"{name}, rank paper / ours"] = [f"{rp[s]:.0f} / {ro[s]:.0f}" if s in both else "" for s in sets]
+    return out
+
+
 def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd.DataFrame:
     """Spearman correlation of ``x`` and ``y`` over the sets, per ``by`` group (``n`` sets each)."""
     rows = []
@@ -355,6 +436,7 @@ def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd
     return pd.DataFrame(rows)
 
 
-__all__ = ["LABELS", "MEAN", "QUARTERS", "RM_ORDER", "SETS", "UTILITY_ORDER", "cost_table", "format_main_table",
-           "load_family_metrics", "main_table", "ordering_checks", "ordering_summary", "paradox_claim", "paradox_claim_summary",
+__all__ = ["LABELS", "MEAN", "NOT_TESTABLE", "PAPER_MODEL", "PAPER_TABLE1", "QUARTERS", "RM_ORDER", "SETS",
+           "UTILITY_ORDER", "chain_verdict", "cost_table", "format_main_table", "load_family_metrics", "main_table",
+           "ordering_checks", "ordering_summary", "paper_comparison", "paradox_claim", "paradox_claim_summary",
            "rank_correlation", "spearman"]
