@@ -47,7 +47,8 @@ def test_smoke_dvc_repro_end_to_end(smoke_repo):
     html = (repo / "reports" / "base_models" / "base_models.html").read_text()
     assert "Accuracy by tier" in html and "One training problem, in every dialect" in html
     assert (repo / "reports" / "base_models" / "figures" / "base_avg_at_k.png").exists()
-    assert "base_models/base_models.html" in (repo / "reports" / "index.html").read_text()
+    index = (repo / "reports" / "index.html").read_text()
+    assert "base_models/base_models.html" in index and 'href="verdicts/verdicts.md"' in index
     # everything is cached: a second repro does nothing and says so
     r2 = _dvc(repo, env, "repro")
     assert r2.returncode == 0, r2.stderr[-2000:]

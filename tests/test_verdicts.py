@@ -362,3 +362,17 @@ def test_stage_writes_csv_and_markdown_as_dvc_yaml_calls_it(tmp_path, monkeypatc
     (out / "stale.txt").write_text("x")
     runpy.run_path(str(ROOT / argv[0]), run_name="__main__")
     assert not (out / "stale.txt").exists()
+
+
+def test_the_index_links_the_verdicts_table_once_it_is_built(tmp_path):
+    from reasonlab.report import write_index
+
+    reports = tmp_path / "reports"
+    (reports / "verdicts").mkdir(parents=True)
+    write_index(reports, reports / "index.html")
+    assert "Every claim&#x27;s verdict" in (reports / "index.html").read_text()
+    assert 'href="verdicts/verdicts.md"' not in (reports / "index.html").read_text()  # not built yet
+    (reports / "verdicts" / "verdicts.md").write_text("| paper |\n")
+    write_index(reports, reports / "index.html")
+    page = (reports / "index.html").read_text()
+    assert 'href="verdicts/verdicts.md"' in page and 'href="verdicts/verdicts.csv"' in page

@@ -20,6 +20,7 @@ REPORTS = {  # report name -> title, in index order
     "calibration": "Calibration-domain alignment (RQ4): PTQ per calibration domain, QAT from each",
     "two_bit": "2-bit recovery: what PTQ keeps, what QAT wins back, the shipped W2 checkpoint",
 }
+VERDICTS_PAGE = "verdicts/verdicts.md"  # the `verdicts` stage's table (reasonlab.verdicts), relative to reports/
 
 
 def load_metrics_dir(path: str | Path) -> dict[str, dict]:
@@ -163,6 +164,12 @@ def write_index(reports_dir: str | Path, out: str | Path) -> None:
             items.append(f'<li><a href="{name}/{name}.html">{html.escape(title)}</a><br>{thumbs}</li>')
         else:
             items.append(f"<li>{html.escape(title)} <em>(not built yet)</em></li>")
+    title = "Every claim's verdict, both papers (holds / does not hold / not testable here), read from the reports"
+    if (reports_dir / VERDICTS_PAGE).exists():
+        items.append(f'<li><a href="{VERDICTS_PAGE}">{html.escape(title)}</a> '
+                     f'(<a href="{Path(VERDICTS_PAGE).with_suffix(".csv").as_posix()}">CSV</a>)</li>')
+    else:
+        items.append(f"<li>{html.escape(title)} <em>(not built yet)</em></li>")
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'><title>reasonlab reports</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}li{margin:1em 0}</style></head><body>"
