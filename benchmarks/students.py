@@ -140,11 +140,17 @@ def run(a) -> None:
                if a.rft_problems else None)
     for data in a.data:
         pairs = training_pairs(repo, P, a.family, data, samples)
+        if a.max_steps:
+            n_role = len(json.loads(samples.read_text())["samples"]) if samples else P.paradox.problems.rft
+            steps = {it.prompt: it.problem.steps for it in role_items(open_task(repo / "data/world"), "rft", n_role,
+                                                                      P.paradox.problems.seed)}
+            pairs = [(p, s) for p, s in pairs if steps[p] <= a.max_steps]
         if a.max_problems:
             prompts = list(dict.fromkeys(p for p, _ in pairs))[: a.max_problems]
             keep = set(prompts)
             pairs = [(p, s) for p, s in pairs if p in keep]
         examples = [sft_example(tok, p, s) for p, s in pairs]
+        label = data + (f"_max{a.max_steps}steps" if a.max_steps else "")
         if not examples:
             print(f"{data}: no training examples for {a.family}; skipped")
             continue
@@ -152,7 +158,7 @@ def run(a) -> None:
             for ep in a.epochs:
                 cfg = ft.model_copy(update={"lr": lr, "epochs": ep}).resolve(len(examples))
                 for seed in a.seeds:
-                    if (data, len(examples), lr, ep, seed, a.objective) in done:
+                    if (label, len(examples), lr, ep, seed, a.objective) in done:
                         continue
                     t0 = time.perf_counter()
                     student = copy.deepcopy(base)
@@ -160,7 +166,7 @@ def run(a) -> None:
                                   loss_fn=objective_loss(a.objective), desc=f"{data} lr={lr} ep={ep} s{seed}")
                     student.eval()
                     r = per_problem(student, tok, items, a.k, a.max_new_tokens, a.eval_seed)
-                    rec = {"kind": "student", "family": a.family, "data": data, "n_examples": len(examples),
+                    rec = {"kind": "student", "family": a.family, "data": label, "n_examples": len(examples),
                            "lr": lr, "epochs": ep, "steps": cfg.steps, "seed": seed, "objective": a.objective,
                            "final_loss": stats.get("final_loss"), "wall_s": time.perf_counter() - t0, **r}
                     with open(out, "a") as f:
@@ -184,7 +190,7 @@ def summary(path: Path) -> str:
              "| fully valid - base |",
              "|---|---|---|---|---|---|---|---|---|"]
     for (data, obj, n, lr, ep, steps), rs in sorted(groups.items(),
-                                                   key=lambda kv: (DATA.index(kv[0][0]), kv[0][1:])):
+                                                   key=lambda kv: (DATA.index(kv[0][0].split("_")[0]), kv[0])):
         cells = []
         for key in ("acc", "valid"):
             d = paired_diff(np.array([r[key] for r in rs]), np.array(base[key]))
@@ -206,6 +212,8 @@ def main() -> None:
     ap.add_argument("--rft-problems", type=int, default=None,
                     help="rejection-sample this many RFT-role problems afresh (default: the stage's samples)")
     ap.add_argument("--objective", default="sft", choices=["sft", "dft"])
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="train on problems of at most this many steps only (the stage's five-set ids are 2-3 steps)")
     ap.add_argument("--max-problems", type=int, default=None,
                     help="train on the set's first N problems only (the stage's sets hold about 200)")
     ap.add_argument("--n-eval", type=int, default=300, help="validation problems")
