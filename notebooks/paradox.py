@@ -43,7 +43,8 @@ from IPython.display import Image, Markdown, display
 from reasonlab.report import save_table, save_figure
 from reasonlab.paradox.tables import (LABELS, MEAN, PAPER_MODEL, QUARTERS, SETS, cost_table, format_main_table,
                                       load_family_metrics, main_table, ordering_checks, ordering_summary,
-                                      paper_comparison, paradox_claim, paradox_claim_summary, rank_correlation)
+                                      paper_comparison, paradox_claim, paradox_claim_summary, rank_correlation,
+                                      utilities_by_set)
 
 score, finetune = load_family_metrics(metrics_dir, families)
 k = next((m["k"] for m in finetune.values() if "k" in m), None)
@@ -209,6 +210,27 @@ if not shift.empty:
     display(Markdown(shift.to_markdown(index=False, floatfmt=".1f")))
 else:
     display(Markdown("_No data: no token-shift analysis of the oracle sets._"))
+
+# %% [markdown]
+# ## Both utilities: right answers and process validity
+#
+# Every student's (and the base model's) answer Avg@k beside the share of its sampled solutions that are *fully
+# valid* (right answer and every step valid), from the per-sample results of the finetune stage; mean ± sd over
+# training seeds, in %. Right answers at 4-5 steps mostly come from invalid derivations, so the two can disagree.
+
+# %%
+for f in families:
+    p = Path(students_dir) / f / "per_problem.parquet"
+    if not p.exists():
+        display(Markdown(f"_Family `{f}`: no per-sample results (no students were trained)._"))
+        continue
+    u = utilities_by_set(pd.read_parquet(p))
+    save_table(u, out_dir, f"utilities_{f}")
+    cols = [c for c in u.columns if c not in ("set", "objective", "seeds") and not c.endswith(" sd")]
+    show = u[["set", "objective"]].copy()
+    for c in cols:
+        show[c] = [f"{m:.1f} ± {sd:.1f}" for m, sd in zip(u[c], u[f"{c} sd"])]
+    display(Markdown(f"**Family `{f}`**\n\n" + show.to_markdown(index=False)))
 
 # %% [markdown]
 # ## Per tier

@@ -176,3 +176,28 @@ def test_paper_table1_beside_ours_ranks_the_shared_sets():
     assert side.at[best, "SFT Avg@k (%), rank paper / ours"].endswith("/ 1")
     assert side.at["Style-Aligned", "SFT Avg@k (%), rank paper / ours"] == ""  # the paper has no SFT number for it
     assert paper_comparison(df, "nobody").empty
+
+
+def test_utilities_by_set_from_per_sample_rows():
+    from reasonlab.paradox.tables import utilities_by_set
+
+    rows = []
+    # base: 1 of 2 samples right on each problem, never fully valid; slm_rft sft: seed 0 all right and valid on
+    # easy, seed 1 half; hard always wrong
+    for tier, pid in (("easy", "e1"), ("hard", "h1")):
+        for k in range(2):
+            rows.append(dict(set="base", objective="-", seed=-1, tier=tier, pid=pid, sample=k,
+                             correct=(k == 0 and tier == "easy"), step_validity=0.5))
+            for seed in (0, 1):
+                ok = tier == "easy" and (seed == 0 or k == 0)
+                rows.append(dict(set="slm_rft", objective="sft", seed=seed, tier=tier, pid=pid, sample=k,
+                                 correct=ok, step_validity=1.0 if ok else 0.0))
+    u = utilities_by_set(pd.DataFrame(rows), tiers=["easy", "hard"]).set_index("set")
+    assert list(u.index) == ["base model", "SLM-RFT"]
+    assert u.at["base model", "answer Avg@k, easy"] == 50.0 and u.at["base model", "fully valid"] == 0.0
+    assert u.at["SLM-RFT", "answer Avg@k, easy"] == pytest.approx(75.0)  # seeds 100 and 50
+    assert u.at["SLM-RFT", "answer Avg@k, easy sd"] == pytest.approx(math.sqrt(2 * 25 ** 2))
+    assert u.at["SLM-RFT", "fully valid"] == pytest.approx(37.5) and u.at["SLM-RFT", "answer Avg@k, hard"] == 0.0
+    assert u.at["SLM-RFT", "seeds"] == 2
+    with pytest.raises(ValueError, match="step_validity"):
+        utilities_by_set(pd.DataFrame(rows).drop(columns=["step_validity"]))

@@ -9,6 +9,7 @@ Pure functions of the metric dicts (tested on fixed inputs), no torch:
 * :func:`ordering_checks` / :func:`ordering_summary` whether the paper's orderings hold
   (RM: Synthesized > Refined > RFT; utility: Style-Aligned > RFT > Refined > Synthesized), pair by pair;
 * :func:`paper_comparison` the paper's Table 1 beside ours (values and ranks per column);
+* :func:`utilities_by_set` both utilities (answer Avg@k, fully valid solutions) per set from per-sample rows;
 * :func:`cost_table` the adaptation-cost view: perplexity of the base model per set (global, Q1-Q4),
   token shift and utility.
 """
@@ -426,6 +427,35 @@ def paper_comparison(df: pd.DataFrame, family: str, objectives: Sequence[str] = 
     return out
 
 
+def utilities_by_set(rows: pd.DataFrame, tiers: Sequence[str] | None = None) -> pd.DataFrame:
+    """Both utilities of every student and of the base model, from the finetune stage's per-sample rows
+    (``data/paradox/students/<family>/per_problem.parquet``: ``set, objective, seed, tier, pid, sample, correct,
+    step_validity``; the base model is set ``base``): per (set, objective), the answer Avg@k and the share of
+    *fully valid* solutions (right answer and every step valid: process validity), in %, overall and per tier,
+    each the mean over training seeds with its sd (0 for a single seed). Sets in :data:`SETS` order, base first."""
+    need = {"set", "objective", "seed", "tier", "correct", "step_validity"}
+    if missing := sorted(need - set(rows.columns)):
+        raise ValueError(f"per-sample rows lack column(s) {missing}")
+    tiers = list(tiers) if tiers is not None else list(dict.fromkeys(rows["tier"]))
+    r = rows.assign(acc=rows["correct"].astype(float),
+                    valid=(rows["correct"].astype(bool) & (rows["step_validity"] >= 1.0)).astype(float))
+    out = []
+    order = ["base"] + [x for x in SETS if x in set(r["set"])]
+    for s in order:
+        for o in dict.fromkeys(r.loc[r["set"] == s, "objective"]):
+            g = r[(r["set"] == s) & (r["objective"] == o)]
+            row = {"set": "base model" if s == "base" else LABELS[s], "objective": o, "seeds": g["seed"].nunique()}
+            for u, name in (("acc", "answer Avg@k"), ("valid", "fully valid")):
+                for t in [None] + tiers:
+                    sub = g if t is None else g[g["tier"] == t]
+                    per_seed = sub.groupby("seed")[u].mean() * 100
+                    col = name if t is None else f"{name}, {t}"
+                    row[col] = float(per_seed.mean()) if len(per_seed) else math.nan
+                    row[f"{col} sd"] = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0
+            out.append(row)
+    return pd.DataFrame(out)
+
+
 def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd.DataFrame:
     """Spearman correlation of ``x`` and ``y`` over the sets, per ``by`` group (``n`` sets each)."""
     rows = []
@@ -439,4 +469,4 @@ def rank_correlation(df: pd.DataFrame, x: str, y: str, by: str = "family") -> pd
 __all__ = ["LABELS", "MEAN", "NOT_TESTABLE", "PAPER_MODEL", "PAPER_TABLE1", "QUARTERS", "RM_ORDER", "SETS",
            "UTILITY_ORDER", "chain_verdict", "cost_table", "format_main_table", "load_family_metrics", "main_table",
            "ordering_checks", "ordering_summary", "paper_comparison", "paradox_claim", "paradox_claim_summary",
-           "rank_correlation", "spearman"]
+           "rank_correlation", "spearman", "utilities_by_set"]
