@@ -24,12 +24,12 @@ llama,DFT Avg@k,8.333333333333332,8.333333333333332,Oracle-Refined,0.0,0.0,False
 mean,RM score,-0.39702811837196356,-0.04072233703401354,Oracle-Refined,0.35630578133795,0.07100632239333475,True,True,,
 """
 PARADOX_ORDERING = """\
-family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear,testable,verdict
-qwen,RM score,Oracle-Synthesized,Oracle-Refined,-0.2426460161805153,-0.2426460161805153,0.0,0.17575458390207144,False,False,True,does not hold
-qwen,RM score,Oracle-Refined,SLM-RFT,-0.2426460161805153,-0.5219149192174276,0.2792689030369123,0.1898960799587016,True,False,True,does not hold
-qwen,DFT Avg@k,Style-Aligned,SLM-RFT,8.333333333333332,4.166666666666666,4.166666666666666,5.509373202969677,True,False,True,does not hold
-qwen,DFT Avg@k,SLM-RFT,Oracle-Refined,4.166666666666666,0.0,4.166666666666666,1.0,True,True,True,does not hold
-qwen,DFT Avg@k,Oracle-Refined,Oracle-Synthesized,1.0,0.0,1.0,0.2,True,True,True,does not hold
+family,metric,higher,lower,higher_value,lower_value,diff,se,note,holds,clear,testable,verdict
+qwen,RM score,Oracle-Synthesized,Oracle-Refined,-0.2426460161805153,-0.2426460161805153,0.0,0.17575458390207144,tie,False,False,True,does not hold
+qwen,RM score,Oracle-Refined,SLM-RFT,-0.2426460161805153,-0.5219149192174276,0.2792689030369123,0.1898960799587016,within noise,True,False,True,does not hold
+qwen,DFT Avg@k,Style-Aligned,SLM-RFT,8.333333333333332,4.166666666666666,4.166666666666666,5.509373202969677,within noise,True,False,True,does not hold
+qwen,DFT Avg@k,SLM-RFT,Oracle-Refined,4.166666666666666,0.0,4.166666666666666,1.0,,True,True,True,does not hold
+qwen,DFT Avg@k,Oracle-Refined,Oracle-Synthesized,1.0,0.0,1.0,0.2,,True,True,True,does not hold
 """
 SWEEP_CLAIMS = """\
 family,objective,utility,log-ppl rise (last - first),"Spearman (drift, utility)",Spearman vs Q1 ppl,Spearman vs dial level,most - least drifted (pts),order axis - level 0 (pts),verdict,why
@@ -159,11 +159,11 @@ def test_paradox_ordering_is_one_claim_per_chain(tmp_path):
 
 
 ORDERING_PRECONDITION = """\
-family,metric,higher,lower,higher_value,lower_value,diff,se,holds,clear,testable,verdict
-qwen,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True,False,not testable here
-qwen,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True,False,not testable here
-llama,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,True,True,True,holds
-llama,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,True,True,True,holds
+family,metric,higher,lower,higher_value,lower_value,diff,se,note,holds,clear,testable,verdict
+qwen,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,,True,True,False,not testable here
+qwen,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,,True,True,False,not testable here
+llama,SFT Avg@k,Style-Aligned,SLM-RFT,9.0,5.0,4.0,1.0,,True,True,True,holds
+llama,SFT Avg@k,SLM-RFT,Oracle-Refined,5.0,1.0,4.0,1.0,,True,True,True,holds
 """
 
 

@@ -140,17 +140,14 @@ def paradox_ordering(df: pd.DataFrame, *, table: str, report: str) -> pd.DataFra
     of its rows; :func:`reasonlab.paradox.tables.chain_verdict`: ``holds`` only when every adjacent pair is in the
     paper's order **and** outside the noise; a utility chain is ``not testable here`` where SLM-RFT does not clearly
     improve its base model)."""
-    _require(df, table, ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds",
-                         "clear", "verdict"])
+    _require(df, table, ["family", "metric", "higher", "lower", "diff", "se", "note", "verdict"])
     rows = []
     for (fam, metric), sub in df.groupby(["family", "metric"], sort=False):
         parts, verdicts = [], set()
         for i, r in sub.iterrows():
-            clear = _bool(r["clear"], table, i, "clear")
             diff, se = _num(r["diff"], table, i, "diff"), _num(r["se"], table, i, "se")
             verdicts.add(check_verdict(r["verdict"], table, i, row=r, keys=("family", "metric")))
-            tie = _num(r["higher_value"], table, i, "higher_value") == _num(r["lower_value"], table, i, "lower_value")
-            note = ", tie" if tie else "" if clear or math.isnan(se) else ", within noise"  # as ordering_summary
+            note = f", {r['note']}" if r["note"] else ""  # the report's own: tie / within noise
             parts.append(f"{r['higher']} - {r['lower']} {diff:+.2f} (se {se:.2f}{note})")
         if len(verdicts) != 1:
             raise VerdictTableError(f"{table}: the rows of chain ({fam!r}, {metric!r}) disagree on its verdict: "

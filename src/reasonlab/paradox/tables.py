@@ -161,7 +161,7 @@ def format_main_table(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft
 
 
 CHECK_COLUMNS = ["family", "metric", "higher", "lower", "higher_value", "lower_value", "diff", "se", "holds", "clear",
-                 "testable", "verdict"]
+                 "note", "testable", "verdict"]
 NOT_TESTABLE = "not testable here"
 
 
@@ -173,10 +173,10 @@ def _testable(sub: pd.DataFrame, col: str) -> tuple[bool, bool]:
     """``(measured, testable)`` of one family's metric column: a utility metric (``<obj>_avg``) is testable when
     SLM-RFT clearly improves its base model under that objective (``<obj>_precondition`` of the SLM-RFT row);
     the RM score, and metrics whose precondition was not measured (older metrics), are testable."""
-    if col == "rm" or "slm_rft" not in sub.index:
+    key = f"{col[: -len('_avg')]}_precondition"
+    if col == "rm" or "slm_rft" not in sub.index or key not in sub.columns:
         return False, True
-    pre = sub.at["slm_rft", f"{col[: -len('_avg')]}_precondition"] \
-        if f"{col[: -len('_avg')]}_precondition" in sub.columns else math.nan
+    pre = sub.at["slm_rft", key]
     measured = isinstance(pre, (bool, np.bool_))  # NaN: not measured
     return measured, not measured or bool(pre)
 
@@ -196,7 +196,8 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
     Rows: :data:`CHECK_COLUMNS`. ``holds``: strictly greater. ``diff`` = higher - lower and ``se`` its
     standard error (:func:`_pair_se`: paired over problems (and seeds) where one side is SLM-RFT and it was
     measured, else from the sets' CIs (RM) or over seeds, unpaired (Avg@k)). ``clear``: ``|diff| > z * se``,
-    i.e. the comparison (either way) is larger than the noise. ``testable`` and ``verdict`` belong to the whole
+    i.e. the comparison (either way) is larger than the noise; ``note``: "tie" (equal values), "within noise" (not
+    ``clear``, with a known se) or "". ``testable`` and ``verdict`` belong to the whole
     chain (the same on each of its rows): :func:`chain_verdict`, with a utility chain not testable where SLM-RFT
     does not clearly improve its base model. A pair with a missing value is left out.
     """
@@ -217,9 +218,10 @@ def ordering_checks(df: pd.DataFrame, objectives: Sequence[str] = ("sft", "dft")
                 se = _pair_se(sub, a, b, col)
                 diff = va - vb
                 clear = bool(not math.isnan(se) and abs(diff) > z * se)
+                note = "tie" if va == vb else "" if clear or math.isnan(se) else "within noise"
                 pairs.append({"family": fam, "metric": metric, "higher": LABELS[a], "lower": LABELS[b],
                               "higher_value": va, "lower_value": vb, "diff": diff, "se": se, "holds": va > vb,
-                              "clear": clear})
+                              "clear": clear, "note": note})
             if not pairs:
                 continue
             testable = _testable(sub, col)[1]
@@ -236,9 +238,7 @@ def ordering_summary(checks: pd.DataFrame, k: int | None = None) -> str:
     at = f"Avg@{k}" if k else "Avg@k"
 
     def note(r) -> str:
-        if r.higher_value == r.lower_value:
-            return " (tie)"
-        return "" if r.clear or math.isnan(r.se) else " (within noise)"
+        return f" ({r.note})" if r.note else ""
 
     def pair(r) -> str:
         if r.holds:
@@ -397,10 +397,10 @@ PAPER_TABLE1 = {
 PAPER_MODEL = "Qwen2.5-Math-1.5B"
 
 
-def _ranks(values: Mapping[str, float], high_first: bool = True) -> dict[str, float]:
+def _ranks(values: Mapping[str, float]) -> dict[str, float]:
     """Rank of each key by value (1 = highest), ties sharing the lowest rank; NaN values get NaN."""
     known = {k: v for k, v in values.items() if not math.isnan(v)}
-    order = sorted(known.values(), reverse=high_first)
+    order = sorted(known.values(), reverse=True)
     return {k: (float(order.index(v) + 1) if k in known else math.nan) for k, v in values.items()}
 
 
