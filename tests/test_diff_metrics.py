@@ -1,15 +1,11 @@
-import importlib.util
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmod import load
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("diff_metrics", ROOT / "benchmarks" / "diff_metrics.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("diff_metrics")
 
 
 def _run(root: Path, metrics: dict) -> Path:
