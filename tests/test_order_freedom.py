@@ -31,3 +31,13 @@ def test_a_chain_leaves_no_room_and_a_fork_separates_the_habits():
                       "deepseek": 0.0}
     assert r["3"]["n"] == 2 and r["3"]["several_orders"] == 1.0 and r["3"]["qwen"] == 1.0
     assert r["all"]["n"] == 3 and abs(r["all"]["several_orders"] - 2 / 3) < 1e-12
+
+
+def test_differences_are_sorted_by_what_differs():
+    of = load("order_freedom")
+    a = "dan = 2 * 2 = 4 ; sam = 2 + 9 = 11 ; jade = 4 + 11 = 15 ; #### 15"
+    assert of.difference(FORK, a, a) == "same"
+    assert of.difference(FORK, a, "sam = 2 + 9 = 11 ; dan = 2 * 2 = 4 ; jade = 4 + 11 = 15 ; #### 15") == "step order"
+    assert of.difference(FORK, a, "dan = 2 * 2 = 4 ; sam = 9 + 2 = 11 ; jade = 11 + 4 = 15 ; #### 15") == "operand order"
+    # a different number, or another dialect, is neither
+    assert of.difference(FORK, a, "dan = 2 * 2 = 4 ; sam = 2 + 9 = 11 ; jade = 4 + 11 = 16 ; #### 16") == "other"
