@@ -2,9 +2,10 @@
 
 Issue 23 expects Oracle-Refined to differ from Oracle-Synthesized on a clear majority of ids
 (``refined_differs_share`` in ``metrics/paradox/variants/<family>.json``). Where both modes verify, both traces are
-correct derivations in the oracle's dialect, whose wording is fixed by the step; refine keeps the draft's step
-order, synthesize uses the oracle's habit (:data:`reasonlab.world.dialects.DIALECT_HABIT`). So the two can differ
-only where the problem has more than one valid step order and the family's order is not the oracle's. This script
+correct derivations in the oracle's dialect, whose wording is fixed by the step up to operand order (below); refine
+keeps the draft's step order, synthesize uses the oracle's habit (:data:`reasonlab.world.dialects.DIALECT_HABIT`).
+So their steps can come in another order only where the problem has more than one valid step order and the
+family's order is not the oracle's. This script
 counts, on a split of the world and by problem length, the share of problems with more than one valid order and, per
 family, the share where the family's habit order differs from the oracle's: the ceiling of ``refined_differs_share``
 on problems of that length when the drafts follow their family's habit. No model is involved.

@@ -62,8 +62,10 @@ def analyse(items, texts: list[str]) -> dict:
     first_pos: Counter = Counter()
     first_operands: Counter = Counter()
     by_len: dict[int, list] = {}
+    verdicts = []
     for it, text in zip(items, texts):
         v = it.check(text)
+        verdicts.append(v)
         kinds = [step_kind(it.problem, s) for s in v.steps]
         all_steps.update(kinds)
         bad = next((i for i, k in enumerate(kinds) if k != "valid"), None)
@@ -78,8 +80,8 @@ def analyse(items, texts: list[str]) -> dict:
     n_steps = sum(all_steps.values())
     return {
         "n": len(texts),
-        "acc": float(np.mean([it.check(t).correct for it, t in zip(items, texts)])),
-        "all_valid": float(np.mean([it.check(t).all_valid for it, t in zip(items, texts)])),
+        "acc": float(np.mean([v.correct for v in verdicts])),
+        "all_valid": float(np.mean([v.all_valid for v in verdicts])),
         "step_share": {k: c / n_steps for k, c in all_steps.most_common()},
         "first_flaw": dict(first.most_common()),
         "first_flaw_position": dict(sorted(first_pos.items())),
