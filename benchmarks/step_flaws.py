@@ -46,9 +46,10 @@ def operand_error(problem, step) -> str:
     ta, top, tb = q.operands(problem.values)
     if op != top:
         return "operation"
+    if op in "+*" and (a == tb) + (b == ta) > (a == ta) + (b == tb):
+        a, b = b, a  # the verifier accepts a sum or product in either order: read it in the orientation it matches
     if q.op == "together":
-        wrong = {a, b} ^ {ta, tb}
-        return "input" if wrong else "input order"
+        return "input"  # both operands are quantities' values; with both right the step would be valid
     if a == ta:
         others = {x.const for x in problem.quantities if x is not q and x.op not in ("given", "together")}
         return "constant (borrowed)" if b in others else "constant"

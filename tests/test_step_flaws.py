@@ -52,3 +52,14 @@ def test_each_kind_of_first_operand_error_is_named():
     # a step naming a given quantity (not derived) is its own kind, not an operand error
     v = item.check("eve = 1 + 1 = 2 ; #### 2")
     assert sf.step_kind(PROBLEM, v.steps[0]) == "quantity:not_derived"
+
+
+def test_a_swapped_sum_or_product_is_read_in_the_order_it_matches():
+    # the verifier accepts "sam = 9 + 2" for sam = eve + 9, so a wrong step written constant-first must be
+    # compared in that orientation: only the input is wrong here, not input and constant
+    sf = _load()
+    item = tiny_item(PROBLEM)
+    for text, want in [("sam = 9 + 3 = 12 ; #### 12", "input"), ("sam = 7 + 2 = 9 ; #### 9", "constant (borrowed)"),
+                       ("dan = 3 * 2 = 6 ; #### 6", "input"), ("sam = 3 + 8 = 11 ; #### 11", "input and constant")]:
+        first = next(s for s in item.check(text).steps if not s.valid)
+        assert sf.operand_error(PROBLEM, first) == want, text
