@@ -1,7 +1,5 @@
 """The retry study (benchmarks/variants_retries.py): a budget read off a larger run equals a run with that budget."""
 
-import functools
-
 import numpy as np
 
 from benchmod import load
