@@ -14,6 +14,12 @@ that carry the reasoning, people's names and numbers (``val_content_loss``: far 
     python benchmarks/capability.py --model llama --steps 1600 --probe-every 200 --out benchmarks/results/cap_llama_1600.jsonl
     python benchmarks/capability.py --model llama --steps 800 --set world.distractors=[0,0] --set world.shuffle=false ...
 
+``--final-k K`` ends the run as the pipeline reads a model (world v3's targets): ``K`` samples at the eval stage's
+temperature on the first ``--final-n`` problems of every test tier (Avg@K, pass@K, the share of samples that are fully
+valid) and on the probed validation problems, where it also estimates what rejection sampling would keep: the share
+of problems solved, and over solved problems the expected share of fully valid traces among their right samples
+(``rft_valid``: the ``valid_trace_fraction`` of a stage that picks one right sample at random).
+
 The schedule is the stage's (warmup, cosine to ``min_lr_ratio``) over ``--steps``, so an intermediate probe of a
 long run is not the end point of a shorter run: it is a lower bound on what that many steps give. World overrides
 build a world of their own in a temporary directory (``make_world``, as the ``world`` stage does).
@@ -68,6 +74,23 @@ def probe(model, tok, items, max_new_tokens: int) -> dict:
             "name_share": float(np.mean([name_share(it.problem, o[0].text) for it, o in zip(items, outs)]))}
 
 
+def sampled(model, tok, items, k: int, temperature: float, max_new_tokens: int, seed: int) -> dict:
+    """Avg@k and what rejection sampling keeps from ``k`` samples per item at ``temperature`` (see the docstring)."""
+    outs = generate(model, tok, [it.prompt for it in items],
+                    SamplingConfig(k, temperature, 1.0, max_new_tokens, seed, 512), desc="sample")
+    checks = [[it.check(o.text) for o in os_] for it, os_ in zip(items, outs)]
+    correct = np.array([[v.correct for v in vs] for vs in checks], dtype=float)
+    valid = np.array([[v.all_valid for v in vs] for vs in checks], dtype=float)
+    solved = correct.sum(axis=1) > 0
+    by_steps: dict[int, list[float]] = {}
+    for it, c in zip(items, correct):
+        by_steps.setdefault(it.problem.steps, []).append(float(c.mean()))
+    return {"avg": float(correct.mean()), "pass": float(solved.mean()), "all_valid": float(valid.mean()),
+            "avg_by_steps": {s: float(np.mean(v)) for s, v in sorted(by_steps.items())},
+            "rft_valid": float(np.mean((valid.sum(axis=1) / np.maximum(correct.sum(axis=1), 1))[solved]))
+            if solved.any() else 0.0, "n": len(items), "k": k}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="llama")
@@ -82,6 +105,9 @@ def main() -> None:
                     help="train on every token of the problem and its solution (as plain LM pretraining does), "
                          "not only on the solution")
     ap.add_argument("--save", default=None, help="directory to save the trained model in (safetensors)")
+    ap.add_argument("--final-k", type=int, default=0, help="samples per problem of the final sampled evaluation "
+                    "(0: none)")
+    ap.add_argument("--final-n", type=int, default=100, help="problems per test tier of the final evaluation")
     a = ap.parse_args()
     setup_threads()
     overrides = [*a.set, f"++models.{a.model}.train.steps={a.steps}"]
@@ -144,6 +170,16 @@ def main() -> None:
                   eval_every=a.probe_every, desc=f"capability {a.model}")
     with open(out, "a") as f:
         f.write(json.dumps({"summary": stats}) + "\n")
+    if a.final_k:
+        t1 = time.perf_counter()
+        ev = P.eval
+        final = {t: sampled(model, tok, task.tier_items(t, a.final_n), a.final_k, ev.temperature, ev.max_new_tokens,
+                            P.seed) for t in ev.tiers}
+        final["validation"] = sampled(model, tok, items, a.final_k, ev.temperature, ev.max_new_tokens, P.seed)
+        final["wall_s"] = round(time.perf_counter() - t1, 1)
+        with open(out, "a") as f:
+            f.write(json.dumps({"final": final}) + "\n")
+        print(json.dumps({"final": final}), flush=True)
     if a.save:
         model.save_pretrained(a.save)
         tok.save_pretrained(a.save)

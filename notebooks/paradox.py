@@ -291,9 +291,11 @@ made = pd.DataFrame(rows)
 if not made.empty:
     save_table(made, out_dir, "sets_made")
     display(Markdown(made.to_markdown(index=False, floatfmt=".1f")))
-    if (made["oracle"] == "perfect").any():
-        display(Markdown("*oracle = perfect*: the refined, synthesized and style-aligned sets are the world's exact "
-                         "targets (an ideal oracle, `paradox.oracle_run.proposer: perfect`), not outputs of `models/oracle_modes`."))
+    if (made["oracle"] == "expert").any():
+        display(Markdown("**oracle = expert: a stand-in for a frontier model.** The refined, synthesized and style-aligned "
+                         "sets are written by the world's own solver (`paradox.oracle_run.proposer: expert`: it derives; "
+                         "refine keeps the draft's valid steps and order in the oracle's form; style repairs only), not by "
+                         "the learned oracle `models/oracle_modes`, which is one param away (`proposer: model`)."))
 faith = []
 for f in families:
     v = read(Path(metrics_dir) / "variants" / f"{f}.json")

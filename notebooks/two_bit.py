@@ -16,7 +16,7 @@
 # # 2-bit recovery (paper B's headline) in the tiny world
 #
 # Paper B: PTQ breaks 2-bit reasoning models (R1-Distill-1.5B, MATH-500: BF16 84.4, GPTQ 3.67) and QAT brings them
-# back (55.0); these figures are third-party notes, **unverified** (DESIGN.md). Here, per reasoner at the width
+# back (55.0); these figures are third-party notes, **unverified** (docs/design.md). Here, per reasoner at the width
 # `quant.two_bit.bits` (2 by default; group-wise integers, the `quant` section's group size): the FP model, its FP control (the FP model fine-tuned on the same
 # traces, objective SFT, same budget and seeds), RTN / GPTQ / AWQ, and QAT with a recipe fixed before any result was
 # read (`quant.two_bit`: KD from the FP model, GPTQ init, the reasoner's own verified traces: RQ1's objective, RQ2's init, RQ4's

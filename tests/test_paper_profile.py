@@ -76,8 +76,8 @@ def test_a_stage_that_cannot_serve_the_paper_world_stops_at_once(paper_repo):
     repo, env, r = paper_repo
     assert r.returncode == 0
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["paradox"]["oracle_run"]["proposer"] = "perfect"
-    bad = repo / "params_perfect.yaml"
+    params["paradox"]["oracle_run"]["proposer"] = "expert"
+    bad = repo / "params_expert.yaml"
     bad.write_text(yaml.safe_dump(params))
     out = subprocess.run([sys.executable, "stages/paradox_variants.py", "llama", "--params", str(bad), "--oracle",
                           "models/oracle_modes", "--world", "data/world", "--samples", "data/paradox/samples/llama",

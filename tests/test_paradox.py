@@ -34,7 +34,7 @@ from reasonlab.paradox.oracle import (  # noqa: E402
     model_proposer,
     oracle_run,
     oracle_target,
-    perfect_oracle,
+    expert_oracle,
     text_dialect,
     uniform_dialect,
     valid_content,
@@ -225,7 +225,7 @@ def test_oracle_run_retries_then_keeps_only_verified_outputs(problems):
     its = [tiny_item(p) for p in ps]
 
     def flaky(mode, items, ds, attempt):  # wrong for even problems on the first try only
-        outs = perfect_oracle(mode, items, ds, attempt)
+        outs = expert_oracle(mode, items, ds, attempt)
         return [o if attempt > 0 or its.index(it) % 2 else "garbage ." for o, it in zip(outs, items)]
 
     res = oracle_run(flaky, "style", its, drafts, max_retries=2)
@@ -234,15 +234,15 @@ def test_oracle_run_retries_then_keeps_only_verified_outputs(problems):
     for p in ps:
         assert verify(p, res.outputs[p.pid]).all_valid and uniform_dialect(p, res.outputs[p.pid]) == "deepseek"
     # a style output in the oracle's dialect is never kept; an unfinished one neither
-    wrong_style = lambda mode, probs, ds, a: perfect_oracle("refine", probs, ds, a)  # noqa: E731
+    wrong_style = lambda mode, probs, ds, a: expert_oracle("refine", probs, ds, a)  # noqa: E731
     bad = oracle_run(wrong_style, "style", its, drafts, max_retries=1)
     assert bad.stats["kept"] == 0 and bad.stats["failed_by_reason"]["dialect_mismatch"] == 6
-    cut = lambda mode, probs, ds, a: [Sample(t, 5, False) for t in perfect_oracle(mode, probs, ds, a)]  # noqa: E731
+    cut = lambda mode, probs, ds, a: [Sample(t, 5, False) for t in expert_oracle(mode, probs, ds, a)]  # noqa: E731
     assert oracle_run(cut, "synth", its, max_retries=0).stats["failed_by_reason"]["unfinished"] == 6
     with pytest.raises(ValueError, match="drafts"):
-        oracle_run(perfect_oracle, "refine", its, None)
+        oracle_run(expert_oracle, "refine", its, None)
     with pytest.raises(ValueError, match="mode"):
-        oracle_run(perfect_oracle, "rewrite", its)
+        oracle_run(expert_oracle, "rewrite", its)
 
 
 
@@ -256,7 +256,7 @@ def test_held_out_eval_first_try_retries_and_breakdowns(problems):
     drafts = [make_draft(p, "qwen", k, rng) or make_draft(p, "qwen", "skip", rng) for p, k in zip(ps, kinds)]
 
     def flaky(mode, items, ds, attempt):  # the 'arithmetic'-kind drafts fail on the first try only
-        outs = perfect_oracle(mode, items, ds, attempt)
+        outs = expert_oracle(mode, items, ds, attempt)
         bad = {its[i].pid for i, d in enumerate(drafts) if d.kind != "correct"}
         return [o if attempt > 0 or it.pid not in bad else "garbage ." for o, it in zip(outs, items)]
 
@@ -270,7 +270,7 @@ def test_held_out_eval_first_try_retries_and_breakdowns(problems):
     assert lo < r["pass_rate"] < hi
     # without retries the sampled second chance is gone; synth takes no drafts and has no kinds
     assert held_out_eval(flaky, "refine", its, drafts, max_retries=0)["retried_pass_rate"] == r["pass_rate"]
-    s = held_out_eval(perfect_oracle, "synth", its, None, max_retries=0)
+    s = held_out_eval(expert_oracle, "synth", its, None, max_retries=0)
     assert s["pass_rate"] == 1.0 and s["by_kind"] == {}
 
 
@@ -350,8 +350,8 @@ def test_five_variants_share_ids_and_oracle_outputs_verify(problems, tiny_lm, to
     assert rft.stats["solvable"] == 9
     broken = rft.solvable[4]
 
-    def proposer(mode, items, drafts, attempt):  # perfect, except it can never style-refine one problem
-        outs = perfect_oracle(mode, items, drafts, attempt)
+    def proposer(mode, items, drafts, attempt):  # expert, except it can never style-refine one problem
+        outs = expert_oracle(mode, items, drafts, attempt)
         return ["nonsense ." if (mode == "style" and it.pid == broken) else o for o, it in zip(outs, items)]
 
     oracle = functools.partial(oracle_run, proposer, max_retries=1)

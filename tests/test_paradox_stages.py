@@ -350,14 +350,14 @@ def test_empty_sets_flow_through(repo, tmp_path):
     """With paradox.problems.min_ids=0 a family that solved nothing yields empty sets, not a crash."""
     from reasonlab.paradox.drivers.finetune import finetune_family
     from reasonlab.paradox.drivers.score import score_family
-    from reasonlab.paradox.oracle import oracle_run, perfect_oracle
+    from reasonlab.paradox.oracle import oracle_run, expert_oracle
     from reasonlab.paradox.rejection import RejectionResult
     from reasonlab.paradox.variants import build_variants, load_variants, save_variants
 
     root, P = repo
     import functools
 
-    vs = build_variants(RejectionResult({}, {}, {}), [], functools.partial(oracle_run, perfect_oracle))
+    vs = build_variants(RejectionResult({}, {}, {}), [], functools.partial(oracle_run, expert_oracle))
     save_variants(vs, tmp_path / "variants")
     assert all(len(d) == 0 for d in load_variants(tmp_path / "variants").values())
     sc = score_family(P, "qwen", root / "models/qwen", root / "models/reward_model", root / "data/world",

@@ -61,6 +61,17 @@ def test_per_model_train_override_is_checked():
         parse_all(d)
 
 
+def test_shuffle_is_a_bool_or_a_window():
+    d = _tiny()
+    d["world"]["shuffle"] = 2
+    assert parse_all(d).world.shuffle == 2
+    d["world"]["shuffle"] = 1  # a window of one place, not ``True``
+    assert parse_all(d).world.shuffle == 1 and parse_all(d).world.shuffle is not True
+    d["world"]["shuffle"] = 0
+    with pytest.raises(ParamsError, match=r"shuffle"):
+        parse_all(d)
+
+
 def test_hard_tier_must_exceed_training_steps():
     d = _tiny()
     d["world"]["tiers"]["hard"] = [3, 4]

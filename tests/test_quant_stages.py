@@ -337,7 +337,7 @@ def test_paper_comparison_puts_shares_and_signs_beside_the_papers():
     assert t.loc[("GPTQ keeps of FP accuracy (%)", "W3"), "paper"] == pytest.approx(35.56, abs=0.01)
     assert t.loc[("QAT wins back of GPTQ's loss (%)", "W3"), "paper"] == pytest.approx(62.24, abs=0.01)
     assert t.loc[("KD - SFT (points)", "W3"), "paper"] == pytest.approx(1.18)
-    assert (t.loc[t.paper.notna(), "paper_status"] == "unverified (third-party notes, DESIGN.md)").all()
+    assert (t.loc[t.paper.notna(), "paper_status"] == "unverified (third-party notes, docs/design.md)").all()
     # ours: FP 10 points, GPTQ 6 -> keeps 60%; KD wins back 3 of the 4 lost points (oracle), none (self)
     assert "r W2: 60%" in t.loc[("GPTQ keeps of FP accuracy (%)", "W2"), "ours"]
     back = t.loc[("QAT wins back of GPTQ's loss (%)", "W2"), "ours"]

@@ -5,7 +5,7 @@ import numpy as np
 from benchmod import load
 from reasonlab.generate import Sample
 from reasonlab.paradox.config import MODES
-from reasonlab.paradox.oracle import oracle_run, perfect_oracle
+from reasonlab.paradox.oracle import oracle_run, expert_oracle
 from reasonlab.paradox.rejection import select_traces
 from reasonlab.paradox.variants import build_variants
 from reasonlab.world.build import load_problems
@@ -23,7 +23,7 @@ def _setup(smoke_world):
     first = {(m, it.pid): int(rng.integers(0, 7)) for m in MODES for it in items}
 
     def proposer(mode, its, drafts, attempt):
-        outs = perfect_oracle(mode, its, drafts, attempt)
+        outs = expert_oracle(mode, its, drafts, attempt)
         return [o if attempt >= first[mode, it.pid] else "nonsense ." for o, it in zip(outs, its)]
 
     return items, rft, proposer, first

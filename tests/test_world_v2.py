@@ -77,7 +77,26 @@ def test_plain_spec_gives_chains_in_statement_order():
         assert p.text.startswith(p.statement(p.quantities[0]))
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_window_shuffle_moves_each_statement_at_most_k_places(k):
+    spec = ProblemSpec(distractors=(1, 2), shuffle=k)
+    moved = []
+    for p in make_problems(0, 200, [3, 4, 5], spec, "w"):
+        gen = [q.name for q in p.quantities]
+        assert sorted(p.order) == sorted(gen)
+        shift = [abs(p.order.index(n) - i) for i, n in enumerate(gen)]
+        assert max(shift) <= k
+        moved.append(max(shift))
+    # the window is used, not only respected: some statement moves the full k places in some problem
+    assert max(moved) == k and np.mean([m > 0 for m in moved]) > 0.5
+    full = make_problems(0, 200, [5], ProblemSpec(distractors=(1, 2), shuffle=True), "w")
+    assert max(max(abs(p.order.index(q.name) - i) for i, q in enumerate(p.quantities)) for p in full) > k
+
+
 def test_spec_and_name_budget_are_checked():
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="shuffle"):
+            ProblemSpec(shuffle=bad)
     with pytest.raises(ValueError, match="branch_share"):
         ProblemSpec(branch_share=1.5)
     with pytest.raises(ValueError, match="distractors"):

@@ -1,13 +1,13 @@
-"""Pinned CPU numerics: the same bits on every x86-64 CPU with AVX2, at any thread count.
+"""Pinned CPU numerics: one kernel path on every x86-64 CPU with AVX2; the same bits at any thread count on one vendor.
 
 MKL and ATen pick their kernels by CPU: on an AVX-512 Intel Xeon they run AVX-512 code, on AMD MKL runs its
 AVX2 path, and the tiny world's chaotic trainings turn the last bit of difference into different verdicts.
-Forcing one code path everywhere gives the same bits on both (measured with ``../shared/tools/xcpu_probe.py``,
-see the README section "Reproducing bit for bit"):
+Forcing one code path everywhere gives the same bits at any thread count on one CPU vendor (measured with a probe
+that trains a tiny Qwen2 for 30 steps and hashes its weights; ``docs/design.md``, "Reproducing bit for bit"):
 
 * ``MKL_CBWR=AVX2,STRICT``     MKL's conditional numerical reproducibility, AVX2 branch, strict mode: without
                                STRICT an AVX-512 Intel Xeon gave other bits at 1 thread than at 2 and 4
-                               (``../shared/tools/xcpu_probe.py``, 2026-12-02); with it, the same at 1, 2, 4;
+                               (the probe, 2026-12-02); with it, the same at 1, 2, 4;
 * ``ATEN_CPU_CAPABILITY=avx2`` ATen's vectorised kernels (softmax, norms, AdamW, reductions) at AVX2;
 * ``ONEDNN_MAX_CPU_ISA=AVX2``  oneDNN's ISA cap (a precaution: no kernel this package runs was seen to use it).
 

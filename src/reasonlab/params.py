@@ -58,7 +58,7 @@ class WorldParams(Strict):
     general_size: int = Field(gt=0)
     branch_share: float = Field(ge=0, le=1)  # problems of 3+ steps with two independent branches
     distractors: list[int]                   # [low, high] facts per problem the question does not need
-    shuffle: bool                            # statements in a shuffled order
+    shuffle: bool | int  # statement order: false, true (uniform) or window k >= 1
     hub: dict[str, Any] | None = None  # paper profile: hub data sets (see reasonlab.world.hub)
 
     @model_validator(mode="after")
@@ -67,6 +67,8 @@ class WorldParams(Strict):
         _range(self.const_range, "const_range", lo=1)
         _range(self.train_steps, "train_steps", lo=1)
         _range(self.distractors, "distractors", lo=0)
+        if not isinstance(self.shuffle, bool) and self.shuffle < 1:
+            raise ValueError(f"shuffle must be true, false or a window k >= 1, got {self.shuffle!r}")
         if self.given_range[1] > self.max_value:
             raise ValueError("given_range high must be <= max_value")
         if self.tiers.hard[0] <= self.train_steps[1]:

@@ -15,7 +15,7 @@ from .config import SET_LABELS
 
 QUARTER_KEYS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
 
-# Paper A's mechanism table (DFT, Qwen2.5-Math-1.5B; DESIGN.md): base-model perplexity / RM score / Avg@16.
+# Paper A's mechanism table (DFT, Qwen2.5-Math-1.5B; docs/design.md): base-model perplexity / RM score / Avg@16.
 # Our Style-Aligned set is written by the tiny world's oracle, a larger model than the families: the paper's
 # "frontier oracle" row is the closer analogue. The paper has no perplexity for its reference set.
 PAPER_MECHANISM = {

@@ -104,11 +104,13 @@ class OracleRunConfig(Strict):
     """How the oracle writes the refined / synthesized / style-aligned sets.
 
     ``proposer``: ``model`` prompts ``models/oracle_modes`` (paper profile: the hub oracle through
-    ``templates``); ``perfect`` writes the exact targets (an upper bound on the oracle, and the smoke
-    profile's stand-in for an oracle too small to write anything verifiable).
+    ``templates``); ``expert`` is the world's own solver (:func:`~reasonlab.paradox.oracle.expert_oracle`: it derives;
+    refine keeps the draft's valid steps and order and restates them in the oracle's form; style repairs only;
+    synthesize follows the oracle's order habit): a labelled stand-in for a frontier oracle where no affordable
+    learned one reaches the bar, and the smoke profile's oracle.
     """
 
-    proposer: Literal["model", "perfect"] = "model"
+    proposer: Literal["model", "expert"] = "model"
     max_retries: int = Field(default=2, ge=0)
     temperature: float = Field(default=0.0, ge=0)  # first try (0: greedy)
     retry_temperature: float = Field(default=0.8, gt=0)

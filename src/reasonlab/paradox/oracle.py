@@ -22,7 +22,7 @@ The tiny oracle learns the modes from world-generated drafts with realistic mist
 ``all_valid``; in style mode, where the world can tell, the whole output must be in the draft's
 dialect), retries the failures with a new seed up to ``max_retries`` times and reports what still
 failed; nothing unverified is ever kept. Any generator can stand in for the model through
-``proposer`` (e.g. :func:`perfect_oracle`).
+``proposer`` (e.g. :func:`expert_oracle`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def repaired_steps(problem: Problem, draft: str, habit: str = "canonical") -> li
 
 
 def oracle_target(mode: str, problem: Problem, draft: str | None = None, draft_dialect: str | None = None) -> str:
-    """What the oracle should write in ``mode`` (the training target; also the :func:`perfect_oracle`).
+    """What the oracle should write in ``mode`` (the training target; also the :func:`expert_oracle`).
 
     ``draft_dialect`` (style mode) defaults to :func:`text_dialect` of the draft.
     """
@@ -243,8 +243,9 @@ Proposer = Callable[[str, list[Item], list[str | None], int], list]
 FAIL_REASONS = ("invalid", "dialect_mismatch", "unfinished", "draft_dialect_unknown")
 
 
-def perfect_oracle(mode: str, items: list[Item], drafts: list[str | None], attempt: int) -> list[str]:
-    """A :data:`Proposer` that writes the exact targets (tiny world: for tests, and as an upper bound)."""
+def expert_oracle(mode: str, items: list[Item], drafts: list[str | None], attempt: int) -> list[str]:
+    """A :data:`Proposer` that writes the exact targets (:func:`oracle_target`): the world's solver as the oracle, the
+    tiny world's stand-in for a frontier model (``paradox.oracle_run.proposer: expert``), and a test double."""
     return [oracle_target(mode, it.problem, d) for it, d in zip(items, drafts)]
 
 
@@ -395,6 +396,6 @@ def oracle_run(proposer: Proposer, mode: str, items: Sequence[Item], drafts: Seq
 __all__ = [
     "FAIL_REASONS", "ORACLE_DIALECT", "OracleResult", "Proposer", "TINY_PROMPTS", "chat_messages", "chat_prompt",
     "check_output", "draft_dialect", "mode_training_examples", "mode_training_records", "model_proposer",
-    "oracle_prompt", "oracle_run", "oracle_target", "perfect_oracle", "repair_order", "repaired_steps", "text_dialect",
+    "oracle_prompt", "oracle_run", "oracle_target", "expert_oracle", "repair_order", "repaired_steps", "text_dialect",
     "uniform_dialect", "valid_content", "written_positions",
 ]

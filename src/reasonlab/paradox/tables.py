@@ -383,7 +383,7 @@ def cost_table(score: Mapping[str, Mapping], finetune: Mapping[str, Mapping],
     return pd.DataFrame(rows)
 
 
-# Paper A's Table 1 (Qwen2.5-Math-1.5B, mean over five benchmarks; DESIGN.md): RM score, SFT Avg@16, DFT Avg@16.
+# Paper A's Table 1 (Qwen2.5-Math-1.5B, mean over five benchmarks; docs/design.md): RM score, SFT Avg@16, DFT Avg@16.
 # The paper's Table 1 has no Style-Aligned row: its RM and DFT numbers are from the mechanism table's
 # "frontier oracle" row (our Style-Aligned set is written by the tiny world's oracle, the closer analogue);
 # the paper gives no SFT number for it.

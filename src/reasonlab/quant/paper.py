@@ -2,8 +2,8 @@
 
 Paper B (*What Makes Low-Bit QAT Work for Reasoning LLMs?*, arXiv 2601.14888) has no public code, and the only
 numbers the design card has are **secondary and unverified** (third-party notes, partly inconsistent; see
-``../shared/DESIGN.md`` section 1). Its models (Qwen3-0.6B, R1-Distill-Qwen-1.5B) and benchmarks (MATH-500) are
-not ours, so absolute accuracies cannot be compared. What can be put side by side are ratios and signs:
+``docs/design.md``, "The papers' published numbers"). Its models (Qwen3-0.6B, R1-Distill-Qwen-1.5B) and benchmarks
+(MATH-500) are not ours, so absolute accuracies cannot be compared. What can be put side by side are ratios and signs:
 
 * the share of full-precision accuracy a PTQ (GPTQ) model keeps at a bit width;
 * the share of GPTQ's loss that QAT (from GPTQ) wins back, ``(QAT - GPTQ) / (FP - GPTQ)``;
@@ -25,7 +25,7 @@ import pandas as pd
 
 __all__ = ["PAPER_B", "PAPER_B_SOURCE", "paper_rows", "paper_comparison"]
 
-PAPER_B_SOURCE = "unverified (third-party notes, DESIGN.md)"
+PAPER_B_SOURCE = "unverified (third-party notes, docs/design.md)"
 
 #: The design card's secondary figures of paper B, in percent (accuracy) as the notes give them.
 PAPER_B: dict[str, dict[str, Any]] = {

@@ -8,7 +8,8 @@ vocabulary. All values are bounded integers in ``[0, max_value]``.
 The target depends on every *needed* derived quantity. A problem is either a chain (one valid
 step order) or two independent branches merged by ``together`` and continued by a chain (several
 valid orders, :func:`valid_orders`). *Distractors* are facts the target does not depend on. The
-statements are written in a shuffled order (:attr:`Problem.order`).
+statements are written in generation order, in a shuffled order, or in a mildly shuffled one where each statement
+moves at most ``k`` places, as iGSM does (:attr:`Problem.order`, :attr:`ProblemSpec.shuffle`).
 
 Generation is a pure function of ``(seed, index, steps, spec, prefix)`` so a problem can be
 re-created from its id alone, which is what makes the world deterministic.
@@ -174,16 +175,20 @@ class Problem:
 @dataclass(frozen=True)
 class ProblemSpec:
     """How problems are generated: value bounds, the share of two-branch problems (of those with
-    >= 3 steps), the inclusive range of distractor facts, and whether statements are shuffled."""
+    >= 3 steps), the inclusive range of distractor facts, and the statement order: ``shuffle`` is ``False``
+    (generation order), ``True`` (a uniform shuffle) or an int ``k >= 1`` (each statement moves at most ``k`` places
+    from its generation position, :func:`window_shuffle`)."""
 
     max_value: int = 40
     given_range: tuple[int, int] = (2, 20)
     const_range: tuple[int, int] = (1, 9)
     branch_share: float = 0.9
     distractors: tuple[int, int] = (1, 2)
-    shuffle: bool = True
+    shuffle: bool | int = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shuffle, bool) and (not isinstance(self.shuffle, int) or self.shuffle < 1):
+            raise ValueError(f"shuffle must be true, false or a window k >= 1, got {self.shuffle!r}")
         if not 0 <= self.branch_share <= 1:
             raise ValueError(f"branch_share must be in [0, 1], got {self.branch_share!r}")
         lo, hi = self.distractors
@@ -328,10 +333,19 @@ def _try_problem(rng: random.Random, steps: int, spec: ProblemSpec,
     for _ in range(rng.randint(*spec.distractors)):
         _distractor(b)
     order = None
-    if spec.shuffle:
+    if spec.shuffle is True:
         order = [q.name for q in b.qs]
         rng.shuffle(order)
+    elif spec.shuffle is not False:
+        order = window_shuffle([q.name for q in b.qs], spec.shuffle, rng)
     return item, b.qs, tuple(order) if order is not None else None
+
+
+def window_shuffle(names: Sequence[str], k: int, rng: random.Random) -> list[str]:
+    """``names`` in a random order where each moves at most ``k`` places: sorted by ``i + u_i``, ``u_i`` uniform in
+    ``[0, k + 1)``, so two names more than ``k`` apart keep their order."""
+    keys = [i + rng.random() * (k + 1) for i in range(len(names))]
+    return [n for _, n in sorted(zip(keys, names))]
 
 
 def make_problem(seed: int, index: int, steps: int, spec: ProblemSpec = ProblemSpec(), prefix: str = "p") -> Problem:
@@ -495,5 +509,6 @@ __all__ = [
     "order_by",
     "problem_key",
     "valid_orders",
+    "window_shuffle",
     "asdict",
 ]

@@ -12,7 +12,7 @@ from ...models.zoo import load_lm, model_source
 from ...world.tasks import open_task
 from ..config import ParadoxParams
 from ..faithfulness import faithfulness
-from ..oracle import model_proposer, oracle_run, perfect_oracle
+from ..oracle import expert_oracle, model_proposer, oracle_run
 from ..rejection import load_rft
 from ..roles import role_items
 from ..variants import VariantSets, build_variants, save_variants
@@ -27,9 +27,9 @@ def make_variants(P: ParadoxParams, family: str, oracle_dir: str | Path, world_d
     task = open_task(world_dir)
     rft = load_rft(Path(sample_dir) / "rft.json")
     items = role_items(task, "rft", pc.problems.rft, pc.problems.seed)
-    if orc.proposer == "perfect":  # the exact targets: an upper bound (and the smoke profile's oracle)
-        task.require_graphs("paradox.oracle_run.proposer=perfect (the world's exact targets)")
-        proposer = perfect_oracle
+    if orc.proposer == "expert":  # the world's solver: a stand-in for a frontier oracle (and the smoke profile's)
+        task.require_graphs("paradox.oracle_run.proposer=expert (the world's own solver)")
+        proposer = expert_oracle
     else:  # the trained oracle (tiny prompts) or, in the paper profile, the released chat oracle
         model, tok = load_lm(model_source(oracle_dir))
         proposer = model_proposer(model, tok, seed=P.seed, temperature=orc.temperature,
