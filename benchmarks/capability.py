@@ -74,21 +74,29 @@ def probe(model, tok, items, max_new_tokens: int) -> dict:
             "name_share": float(np.mean([name_share(it.problem, o[0].text) for it, o in zip(items, outs)]))}
 
 
-def sampled(model, tok, items, k: int, temperature: float, max_new_tokens: int, seed: int) -> dict:
-    """Avg@k and what rejection sampling keeps from ``k`` samples per item at ``temperature`` (see the docstring)."""
-    outs = generate(model, tok, [it.prompt for it in items],
-                    SamplingConfig(k, temperature, 1.0, max_new_tokens, seed, 512), desc="sample")
-    checks = [[it.check(o.text) for o in os_] for it, os_ in zip(items, outs)]
+def sample_summary(items, texts: list[list[str]]) -> dict:
+    """Avg@k and what rejection sampling keeps, from ``texts[i]`` (the ``k`` samples of ``items[i]``; see the module
+    docstring): ``avg``, ``pass`` (share of problems solved), ``all_valid`` (share of samples fully valid),
+    ``avg_by_steps`` and ``rft_valid`` (over solved problems, the share of fully valid samples among the right ones)."""
+    checks = [[it.check(t) for t in ts] for it, ts in zip(items, texts)]
     correct = np.array([[v.correct for v in vs] for vs in checks], dtype=float)
     valid = np.array([[v.all_valid for v in vs] for vs in checks], dtype=float)
-    solved = correct.sum(axis=1) > 0
+    right = correct.sum(axis=1)
+    solved = right > 0
     by_steps: dict[int, list[float]] = {}
     for it, c in zip(items, correct):
         by_steps.setdefault(it.problem.steps, []).append(float(c.mean()))
     return {"avg": float(correct.mean()), "pass": float(solved.mean()), "all_valid": float(valid.mean()),
             "avg_by_steps": {s: float(np.mean(v)) for s, v in sorted(by_steps.items())},
-            "rft_valid": float(np.mean((valid.sum(axis=1) / np.maximum(correct.sum(axis=1), 1))[solved]))
-            if solved.any() else 0.0, "n": len(items), "k": k}
+            "rft_valid": float(np.mean(valid.sum(axis=1)[solved] / right[solved])) if solved.any() else 0.0,
+            "n": len(items), "k": correct.shape[1]}
+
+
+def sampled(model, tok, items, k: int, temperature: float, max_new_tokens: int, seed: int) -> dict:
+    """:func:`sample_summary` of ``k`` samples per item at ``temperature``."""
+    outs = generate(model, tok, [it.prompt for it in items],
+                    SamplingConfig(k, temperature, 1.0, max_new_tokens, seed, 512), desc="sample")
+    return sample_summary(items, [[o.text for o in os_] for os_ in outs])
 
 
 def main() -> None:

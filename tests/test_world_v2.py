@@ -238,6 +238,22 @@ def test_step_flaws_of_corruptions(two_worlds):
     assert seen["order"] > 30 and seen["unneeded"] > 30, seen
 
 
+def test_every_dialect_names_the_quantity_before_its_arithmetic_and_llama_names_it_twice_consistently():
+    p = make_problem(0, 1, 3, ProblemSpec(distractors=(0, 0), shuffle=False))
+    q = p.derived[0]
+    for d in DIALECTS:
+        first = render_solution(p, d).split(" . " if d != "oracle" else " ; ")[0]
+        words = first.split()
+        arithmetic = next(i for i, w in enumerate(words) if w in "+-*") - 1  # the first operand
+        assert {x.name for x in p.derived} & set(words[:arithmetic]), d
+    other = next(n for n in NAMES if n not in {x.name for x in p.quantities})
+    good = render_solution(p, "llama")
+    bad = good.replace(f"so {q.name} has", f"so {other} has", 1)
+    assert verify(p, good).all_valid and bad != good
+    v = verify(p, bad)
+    assert v.steps[0].dialect == "llama" and v.steps[0].flaw == "quantity" and not v.all_valid
+
+
 def test_check_step_without_history_assumes_inputs_exist():
     p = make_problem(0, 9, 4)
     last = split_sentences(render_solution(p, "qwen"))[p.steps - 1]

@@ -2,11 +2,13 @@
 
 Every dialect writes one sentence per derived quantity and a final answer
 sentence. They differ in wording, word order, compactness and punctuation,
-which is what a small model's "style" is in this world:
+which is what a small model's "style" is in this world. Every dialect names the quantity a step computes before
+its arithmetic (world v3: written the other way round, llama's and deepseek's sampled traces at T = 1 bound far
+fewer steps to the right quantity at the same budget; ``benchmarks/README.md``, "World v3"):
 
 * ``qwen``      loose natural language   ``ann has 7 + 5 = 12 pens .``
-* ``llama``     conversational           ``we know 7 + 5 is 12 , so ann has 12 pens .``
-* ``deepseek``  numbered steps           ``step 1 : 7 + 5 = 12 for ann .``
+* ``llama``     conversational           ``for ann we know 7 + 5 is 12 , so ann has 12 pens .``
+* ``deepseek``  numbered steps           ``step 1 , ann : 7 + 5 = 12 .``
 * ``oracle``    compact, symbolic        ``ann = 7 + 5 = 12 ;``
 * ``reference`` textbook, restates why   ``since ann has 5 more pens than ben , ann has 7 + 5 = 12 pens .``
 
@@ -64,16 +66,17 @@ DIALECTS: dict[str, Dialect] = {
     ),
     "llama": Dialect(
         "llama",
-        "we know {a} {op} {b} is {r} , so {name} has {r} {item} .",
+        "for {name} we know {a} {op} {b} is {r} , so {name} has {r} {item} .",
         "so the answer is {r} .",
-        _re(rf"we know {_A} {OPRE} {_B} is {_R} , so (?P<name>[a-z]+) has (?P<r2>\d+) (?P<item>[a-z]+)"),
+        _re(rf"for (?P<name>[a-z]+) we know {_A} {OPRE} {_B} is {_R} , so (?P<name2>[a-z]+) has (?P<r2>\d+) "
+            r"(?P<item>[a-z]+)"),
         _re(r"so the answer is (?P<r>\d+)"),
     ),
     "deepseek": Dialect(
         "deepseek",
-        "step {i} : {a} {op} {b} = {r} for {name} .",
+        "step {i} , {name} : {a} {op} {b} = {r} .",
         "final answer : {r} .",
-        _re(rf"step (?P<i>\d+) : {_A} {OPRE} {_B} = {_R} for (?P<name>[a-z]+)"),
+        _re(rf"step (?P<i>\d+) , (?P<name>[a-z]+) : {_A} {OPRE} {_B} = {_R}"),
         _re(r"final answer : (?P<r>\d+)"),
     ),
     "oracle": Dialect(

@@ -129,7 +129,7 @@ def check_step(problem: Problem, sent: str, position: int = 1, stated: set[str] 
         name = g["name"]
         q = derived.get(name)
         quantity_ok = False
-        if q is not None and (g.get("item") is None or g["item"] == problem.item):
+        if q is not None and (g.get("item") is None or g["item"] == problem.item) and g.get("name2", name) == name:
             ta, top, tb = q.operands(values)
             same = (a, op, b) == (ta, top, tb) or (op == top and op in "+*" and (a, b) == (tb, ta))
             quantity_ok = same and r == q.value
