@@ -49,6 +49,9 @@ def test_world_deterministic_and_no_leakage(smoke_params, tmp_path):
     by_split = {s: {problem_key(p) for p in load_problems(a, s)}
                 for s in ("train", "heldout", "validation", "test_easy", "test_medium", "test_hard")}
     names = sorted(by_split)
+    # and by id: a pid names one problem in the whole world (random streams are keyed on it)
+    pids = [p.pid for s in names for p in load_problems(a, s)]
+    assert len(pids) == len(set(pids)), "a problem id is used in two splits"
     for i, x in enumerate(names):
         for y in names[i + 1:]:
             assert not (by_split[x] & by_split[y]), f"{x} and {y} share problems"

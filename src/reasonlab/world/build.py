@@ -25,6 +25,11 @@ from .problems import Problem, ProblemSpec, make_problems, problem_key
 from .tokenizer import build_tokenizer
 
 
+# Problem-id prefix of every split: pids are unique across the whole world (random streams are keyed on them, e.g.
+# ``rejection.pid_rng``). World v2 gave the hard tier and the held-out pool the same prefix ``h``.
+PREFIX = {"easy": "e", "medium": "m", "hard": "x", "validation": "v", "train": "t", "heldout": "h"}
+
+
 def spec_of(p: WorldParams) -> ProblemSpec:
     return ProblemSpec(max_value=p.max_value, given_range=tuple(p.given_range), const_range=tuple(p.const_range),
                        branch_share=p.branch_share, distractors=tuple(p.distractors), shuffle=p.shuffle)
@@ -65,14 +70,13 @@ def build_world(p: WorldParams, seed: int, out: Path) -> dict:
     tests: dict[str, list[Problem]] = {}
     for tier in TIERS:
         lo, hi = getattr(p.tiers, tier)
-        raw = make_problems(seed, p.test_size * 2, list(range(lo, hi + 1)), spec, prefix=tier[0])
+        raw = make_problems(seed, p.test_size * 2, list(range(lo, hi + 1)), spec, prefix=PREFIX[tier])
         tests[tier] = _unique(raw, seen, p.test_size, f"world.test_size={p.test_size} (tier {tier!r})")
     lo, hi = p.train_steps
     steps = list(range(lo, hi + 1))
     splits = {}
-    for split, size, prefix in (("validation", p.validation_size, "v"), ("train", p.train_size, "t"),
-                                ("heldout", p.heldout_size, "h")):
-        raw = make_problems(seed, int(size * 1.2) + 16, steps, spec, prefix=prefix)
+    for split, size in (("validation", p.validation_size), ("train", p.train_size), ("heldout", p.heldout_size)):
+        raw = make_problems(seed, int(size * 1.2) + 16, steps, spec, prefix=PREFIX[split])
         splits[split] = _unique(raw, seen, size, f"world.{split}_size={size}")
 
     general = general_corpus(seed, p.general_size)
