@@ -24,7 +24,7 @@ from reasonlab.paradox.analysis import (  # noqa: E402
     token_shift,
 )
 from reasonlab.paradox.config import DRAFT_KINDS, SETS, TemplatesConfig  # noqa: E402
-from reasonlab.paradox.drafts import make_draft  # noqa: E402
+from reasonlab.paradox.drafts import make_draft as _make_draft  # noqa: E402
 from reasonlab.paradox.oracle import (  # noqa: E402
     chat_messages,
     chat_prompt,
@@ -69,6 +69,19 @@ def tok(smoke_world):
 @pytest.fixture(scope="module")
 def problems(smoke_world):
     return load_problems(smoke_world, "train")[:60]
+
+
+_BOUND: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _world_bound(smoke_params):
+    """Drafts stay within the smoke world's value range, as the stages' drafts stay within the world's."""
+    _BOUND["max_value"] = smoke_params.world.max_value
+
+
+def make_draft(*args, **kw):
+    return _make_draft(*args, **{"max_value": _BOUND["max_value"], **kw})
 
 
 @pytest.fixture(scope="module")

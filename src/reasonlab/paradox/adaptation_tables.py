@@ -16,8 +16,8 @@ from .config import SET_LABELS
 QUARTER_KEYS = ("ppl_q1", "ppl_q2", "ppl_q3", "ppl_q4")
 
 # Paper A's mechanism table (DFT, Qwen2.5-Math-1.5B; docs/design.md): base-model perplexity / RM score / Avg@16.
-# Our Style-Aligned set is written by the tiny world's oracle, a larger model than the families: the paper's
-# "frontier oracle" row is the closer analogue. The paper has no perplexity for its reference set.
+# Our Style-Aligned set is written by the tiny world's oracle (world v3: the expert oracle, the world's own solver):
+# the paper's "frontier oracle" row is the closer analogue. The paper has no perplexity for its reference set.
 PAPER_MECHANISM = {
     "slm_rft": {"ppl": 1.52, "rm": 1.47, "avg16": 37.06},
     "style_aligned": {"ppl": 1.78, "rm": 1.81, "avg16": 38.21},
