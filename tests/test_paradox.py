@@ -80,8 +80,8 @@ def _world_bound(smoke_params):
     _BOUND["max_value"] = smoke_params.world.max_value
 
 
-def make_draft(*args, **kw):
-    return _make_draft(*args, **{"max_value": _BOUND["max_value"], **kw})
+def make_draft(problem, dialect, kind, rng):
+    return _make_draft(problem, dialect, kind, rng, _BOUND["max_value"])
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_refine_keeps_the_drafts_valid_step_content(problems):
 
 
 def test_mode_training_examples(problems, tok):
-    recs = mode_training_records(problems[:20], seed=0, drafts_per_problem=2)
+    recs = mode_training_records(problems[:20], seed=0, drafts_per_problem=2, max_value=_BOUND["max_value"])
     assert Counter(r["mode"] for r in recs) == {"synth": 20, "refine": 40, "style": 40}
     assert len({r["kind"] for r in recs if r["mode"] != "synth"}) >= 4
     for r in recs:
@@ -414,7 +414,7 @@ def test_rm_pool_balanced_by_dialect(problems):
     dialect, labels from the verifier only; a dialect-only scorer gets exactly 50 %."""
     by_pid = {p.pid: p for p in problems}
     failed = {p.pid: [_lie(p, d) for d in ("qwen", "llama", "deepseek")] for p in problems}
-    cands = pool_candidates(problems, seed=0, failed=failed)
+    cands = pool_candidates(problems, seed=0, failed=failed, max_value=_BOUND["max_value"])
     comp = PoolComposition(n_pairs=120, chosen_oracle_share=0.5, rejected_oracle_share=0.5, hard_share=0.25,
                            rft_failed_share=0.2)
     pool = build_rm_pool(problems, cands, comp, seed=0)
@@ -443,7 +443,7 @@ def test_rm_pool_cross_dialect_pairs_keep_the_balance(problems):
     """Cross-dialect pairs pin the offset between dialects: the requested share of pairs is across dialects
     (each between the oracle and a small dialect, as many one way as the other), both sides' dialect shares
     are those of the balanced pool, and any dialect-only scorer still gets exactly 50 %."""
-    cands = pool_candidates(problems, seed=0)
+    cands = pool_candidates(problems, seed=0, max_value=_BOUND["max_value"])
     kw = dict(n_pairs=120, chosen_oracle_share=0.5, rejected_oracle_share=0.5, hard_share=0.25)
     flat = build_rm_pool(problems, cands, PoolComposition(**kw), seed=0)
     pool = build_rm_pool(problems, cands, PoolComposition(**kw, cross_dialect_share=0.4), seed=0)
@@ -466,7 +466,7 @@ def test_rm_pool_cross_dialect_pairs_keep_the_balance(problems):
 def test_rm_pool_leaks_dialect_when_shares_differ(problems):
     """Chosen answers in the oracle's dialect more often than rejected ones: the excess pairs cross dialects and a
     dialect-only scorer fit on the pool beats chance by exactly half the excess."""
-    cands = pool_candidates(problems, seed=0)
+    cands = pool_candidates(problems, seed=0, max_value=_BOUND["max_value"])
     comp = {"n_pairs": 100, "chosen_oracle_share": 0.8, "rejected_oracle_share": 0.5, "hard_share": 0.0}
     pool = build_rm_pool(problems, cands, comp, seed=1)
     assert pool.dialects["chosen"]["oracle"] == 0.8 and pool.dialects["rejected"]["oracle"] == 0.5
@@ -480,7 +480,7 @@ def test_rm_pool_leaks_dialect_when_shares_differ(problems):
 
 
 def test_rm_pool_errors_name_what_is_missing(problems):
-    cands = pool_candidates(problems, seed=0)
+    cands = pool_candidates(problems, seed=0, max_value=_BOUND["max_value"])
     with pytest.raises(ValueError, match=r"dialect '(qwen|llama|deepseek)' and kind 'rft_failed'"):  # no failed samples given
         build_rm_pool(problems, cands, {"n_pairs": 12, "rft_failed_share": 0.5}, seed=0)
     with pytest.raises(ValueError, match=r"composition\.hard_share"):
@@ -493,7 +493,7 @@ def test_rm_pool_errors_name_what_is_missing(problems):
 
 def test_reward_model_training_lowers_pairwise_loss(problems, tok, smoke_params):
     spec = smoke_params.model("llama")
-    pool = build_rm_pool(problems[:40], pool_candidates(problems[:40], seed=0), PoolComposition(n_pairs=32), seed=0)
+    pool = build_rm_pool(problems[:40], pool_candidates(problems[:40], seed=0, max_value=_BOUND["max_value"]), PoolComposition(n_pairs=32), seed=0)
     rm = build_scorer(spec, tok, seed=0)
     assert type(rm).__name__.endswith("ForSequenceClassification")
     assert rm.config.num_labels == 1 and rm.config.pad_token_id == tok.pad_token_id

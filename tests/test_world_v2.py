@@ -316,10 +316,10 @@ def test_drafts_follow_the_dialect_habit_and_repairs_keep_the_draft_order(mixed)
                 text = render_solution(p, d, order)
                 assert names(repair_order(p, text)) == order
                 assert oracle_target("style", p, text, d) == text
-            slip = make_draft(p, d, "arithmetic", rng)
+            slip = make_draft(p, d, "arithmetic", rng, ProblemSpec().max_value)
             if slip is not None:
                 assert names(repair_order(p, slip.text)) == names(habit_order(p, DIALECT_HABIT[d]))
                 assert verify(p, oracle_target("refine", p, slip.text)).all_valid
-            skip = make_draft(p, d, "skip", rng)
+            skip = make_draft(p, d, "skip", rng, ProblemSpec().max_value)
             assert verify(p, oracle_target("style", p, skip.text, d)).all_valid
         assert "right_first" in verify(p, oracle_target("synth", p)).habits

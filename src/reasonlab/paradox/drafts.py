@@ -92,7 +92,7 @@ def _operand_options(problem: Problem, q: Quantity, vals: dict[str, int], const_
     return out
 
 
-def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generator, max_value: int = 40,
+def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generator, max_value: int,
                const_range: tuple[int, int] = (1, 9), attempts: int = 20) -> Draft | None:
     """A draft of ``problem`` in ``dialect`` with one mistake of ``kind`` (or ``correct``).
 
@@ -150,7 +150,7 @@ def make_draft(problem: Problem, dialect: str, kind: str, rng: np.random.Generat
 
 
 def sample_draft(problem: Problem, rng: np.random.Generator, kind_weights: Mapping[str, float] = DEFAULT_KIND_WEIGHTS,
-                 dialects: Sequence[str] = SMALL_DIALECTS, max_value: int = 40,
+                 dialects: Sequence[str] = SMALL_DIALECTS, *, max_value: int,
                  const_range: tuple[int, int] = (1, 9)) -> Draft:
     """A draft with a dialect drawn uniformly from ``dialects`` and a kind drawn by ``kind_weights``.
 

@@ -201,7 +201,7 @@ def oracle_target(mode: str, problem: Problem, draft: str | None = None, draft_d
 
 def mode_training_records(problems: Sequence[Problem], seed: int, *, modes: Sequence[str] = MODES,
                           drafts_per_problem: int = 1, kind_weights: Mapping[str, float] = DEFAULT_KIND_WEIGHTS,
-                          dialects: Sequence[str] = SMALL_DIALECTS, max_value: int = 40,
+                          dialects: Sequence[str] = SMALL_DIALECTS, max_value: int,
                           const_range: tuple[int, int] = (1, 9)) -> list[dict]:
     """Oracle training data as records (``pid, mode, prompt, target, kind, dialect``).
 
@@ -221,7 +221,7 @@ def mode_training_records(problems: Sequence[Problem], seed: int, *, modes: Sequ
                 continue
             for k in range(drafts_per_problem):
                 rng = pid_rng(seed, p.pid, f"draft-{m}-{k}")
-                d = sample_draft(p, rng, kind_weights, dialects, max_value, const_range)
+                d = sample_draft(p, rng, kind_weights, dialects, max_value=max_value, const_range=const_range)
                 recs.append({"pid": p.pid, "mode": m, "prompt": oracle_prompt(m, p.text, d.text),
                              "target": oracle_target(m, p, d.text, d.dialect), "kind": d.kind, "dialect": d.dialect,
                              "draft": d.text})

@@ -160,7 +160,7 @@ def label_candidate(problem: Problem, text: str, source: str) -> Candidate:
 
 
 def pool_candidates(problems: Sequence[Problem], seed: int, *, failed: Mapping[str, Sequence[str]] | None = None,
-                    max_value: int = 40, kinds: Sequence[str] = MISTAKE_KINDS) -> list[Candidate]:
+                    max_value: int, kinds: Sequence[str] = MISTAKE_KINDS) -> list[Candidate]:
     """Every candidate answer of ``problems``, labelled: per pool dialect the world's correct solution and one
     draft per mistake kind (seeded by ``(seed, pid, dialect)``), and the families' ``failed`` samples
     (``pid -> texts``; their dialect is the one they are written in)."""
